@@ -1,0 +1,110 @@
+"""CXDataset: the four canonical tables plus the rows that were rejected on the way in.
+
+A dataset is what `ingest.load_dataset` and `synth.generate` return and what every later step reads.
+It keeps the count of rows read per table, so `accounting()` can show that every row that came in
+was either accepted or rejected with a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import schema
+
+FORMATS = ("parquet", "csv")
+
+
+@dataclass
+class CXDataset:
+    """Validated CX tables (pandas DataFrames in the canonical schema) and the rejects.
+
+    Attributes: locations, customers, responses, transactions (canonical tables; customers may be
+    empty), rejects (one row per rejected source row: table, source, row, column, value, reason),
+    read (rows read per table, for the accounting) and sources (file each table came from).
+    """
+
+    locations: pd.DataFrame
+    responses: pd.DataFrame = field(default_factory=lambda: schema.empty("responses"))
+    transactions: pd.DataFrame = field(default_factory=lambda: schema.empty("transactions"))
+    customers: pd.DataFrame = field(default_factory=lambda: schema.empty("customers"))
+    rejects: pd.DataFrame = field(default_factory=schema.empty_rejects)
+    read: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in schema.TABLE_ORDER:
+            frame = getattr(self, name)
+            setattr(self, name, schema.conform(frame, name))
+            # A dataset built in memory (e.g. by synth) read exactly what it holds.
+            self.read.setdefault(name, len(frame) + self._rejected_count(name))
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The canonical table called `name` (locations, customers, responses, transactions)."""
+        if name not in schema.TABLES:
+            raise KeyError(f"unknown table {name!r}; expected one of {', '.join(schema.TABLE_ORDER)}")
+        return getattr(self, name)
+
+    def _rejected_count(self, name: str) -> int:
+        mine = self.rejects[self.rejects["table"] == name]
+        return int(mine[["source", "row"]].drop_duplicates().shape[0])
+
+    def accounting(self) -> pd.DataFrame:
+        """Rows read, accepted and rejected per table, and whether read == accepted + rejected."""
+        rows = []
+        for name in schema.TABLE_ORDER:
+            accepted, rejected = len(self.table(name)), self._rejected_count(name)
+            read = self.read.get(name, accepted + rejected)
+            rows.append({"table": name, "source": self.sources.get(name, ""), "read": read,
+                         "accepted": accepted, "rejected": rejected,
+                         "balanced": read == accepted + rejected})
+        return pd.DataFrame(rows).set_index("table")
+
+    def rejects_by_reason(self) -> pd.DataFrame:
+        """Count of rejected rows per table and reason, largest first."""
+        counts = self.rejects.groupby(["table", "reason"], observed=True).size()
+        return counts.rename("rows").sort_values(ascending=False).reset_index()
+
+    def summary(self) -> str:
+        """A few plain lines: what was loaded, over which period, and the accounting."""
+        acc = self.accounting()
+        lines = [f"{len(self.locations):,} locations, {len(self.customers):,} customers, "
+                 f"{len(self.responses):,} responses, {len(self.transactions):,} transactions"]
+        for name, stamp in (("responses", "responded_at"), ("transactions", "occurred_at")):
+            frame = self.table(name)
+            if len(frame):
+                lines.append(f"{name}: {frame[stamp].min():%Y-%m-%d} to {frame[stamp].max():%Y-%m-%d}")
+        lines.append("accounting (read = accepted + rejected):")
+        for name, r in acc.iterrows():
+            mark = "ok" if r.balanced else "MISMATCH"
+            lines.append(f"  {name:<13} read {r.read:>9,}  accepted {r.accepted:>9,}  "
+                         f"rejected {r.rejected:>7,}  {mark}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<CXDataset {self.summary().splitlines()[0]}; {len(self.rejects):,} rejects>"
+
+    def to_dir(self, path, format: str = "parquet") -> Path:
+        """Write each table (and rejects.csv, if any) to `path` as Parquet or CSV; returns the folder.
+
+        `load_dataset(path)` reads the tables back unchanged. CSV timestamps are ISO 8601 in UTC.
+        Rejects are written beside the tables as `rejects.csv` for the record; loading skips them.
+        """
+        if format not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in schema.TABLE_ORDER:
+            frame = self.table(name)
+            if name == "customers" and frame.empty:
+                continue  # optional table: absent rather than an empty file
+            target = folder / f"{name}.{format}"
+            if format == "parquet":
+                frame.to_parquet(target, index=False)
+            else:
+                frame.to_csv(target, index=False, date_format="%Y-%m-%dT%H:%M:%S.%f%z")
+        if len(self.rejects):
+            self.rejects.to_csv(folder / "rejects.csv", index=False)
+        return folder
