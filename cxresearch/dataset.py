@@ -21,8 +21,8 @@ FORMATS = ("parquet", "csv")
 class CXDataset:
     """Validated CX tables (pandas DataFrames in the canonical schema) and the rejects.
 
-    Attributes: locations, customers, responses, transactions (canonical tables; customers may be
-    empty), rejects (one row per rejected source row: table, source, row, column, value, reason),
+    Attributes: locations, customers, responses, transactions, employee_experience (canonical
+    tables; all but locations may be empty), rejects (one row per rejected source row: table, source, row, column, value, reason),
     read (rows read per table, for the accounting) and sources (file each table came from).
     """
 
@@ -30,6 +30,7 @@ class CXDataset:
     responses: pd.DataFrame = field(default_factory=lambda: schema.empty("responses"))
     transactions: pd.DataFrame = field(default_factory=lambda: schema.empty("transactions"))
     customers: pd.DataFrame = field(default_factory=lambda: schema.empty("customers"))
+    employee_experience: pd.DataFrame = field(default_factory=lambda: schema.empty("employee_experience"))
     rejects: pd.DataFrame = field(default_factory=schema.empty_rejects)
     read: dict[str, int] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
@@ -42,7 +43,7 @@ class CXDataset:
             self.read.setdefault(name, len(frame) + self._rejected_count(name))
 
     def table(self, name: str) -> pd.DataFrame:
-        """The canonical table called `name` (locations, customers, responses, transactions)."""
+        """The canonical table called `name` (one of schema.TABLE_ORDER)."""
         if name not in schema.TABLES:
             raise KeyError(f"unknown table {name!r}; expected one of {', '.join(schema.TABLE_ORDER)}")
         return getattr(self, name)
@@ -98,8 +99,8 @@ class CXDataset:
         folder.mkdir(parents=True, exist_ok=True)
         for name in schema.TABLE_ORDER:
             frame = self.table(name)
-            if name == "customers" and frame.empty:
-                continue  # optional table: absent rather than an empty file
+            if name in schema.OPTIONAL_TABLES and frame.empty:
+                continue  # an optional table is absent rather than an empty file
             target = folder / f"{name}.{format}"
             if format == "parquet":
                 frame.to_parquet(target, index=False)

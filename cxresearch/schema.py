@@ -149,9 +149,26 @@ TRANSACTIONS = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (LOCATIONS, CUSTOMERS, RESPONSES, TRANSACTIONS)}
+EMPLOYEE_EXPERIENCE = Table(
+    "employee_experience",
+    key="measurement_id",
+    description="Optional: employee-experience pulse per location and period (service-profit chain).",
+    columns=(
+        Column("measurement_id", "id", required=True, description="Unique measurement identifier."),
+        Column("location_id", "id", required=True, references="locations", description="Location measured."),
+        Column("measured_at", "timestamp", required=True, description="Start of the period measured (UTC)."),
+        Column("ex_score", "float", required=True, low=0, high=100,
+               description="Employee-experience index, 0-100 (higher is better)."),
+        Column("respondents", "float", low=0, description="Employees who answered the pulse."),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (LOCATIONS, CUSTOMERS, RESPONSES, TRANSACTIONS,
+                                                EMPLOYEE_EXPERIENCE)}
 # Load order: a table is validated after every table its columns reference.
-TABLE_ORDER = ("locations", "customers", "responses", "transactions")
+TABLE_ORDER = ("locations", "customers", "responses", "transactions", "employee_experience")
+# Tables a dataset may lack (an absent file loads as an empty table).
+OPTIONAL_TABLES = ("customers", "responses", "transactions", "employee_experience")
 
 REJECT_COLUMNS = ("table", "source", "row", "column", "value", "reason")
 
