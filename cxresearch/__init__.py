@@ -13,10 +13,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import schema
 from .dataset import CXDataset
+from .ingest import IngestError, load_dataset, read_qualtrics
+from .mapping import MappingError
 
 try:
     __version__ = version("cxresearch")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = ["CXDataset", "schema", "__version__"]
+__all__ = ["CXDataset", "IngestError", "MappingError", "load_dataset", "read_qualtrics", "schema", "__version__"]

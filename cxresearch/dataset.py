@@ -23,7 +23,8 @@ class CXDataset:
 
     Attributes: locations, customers, responses, transactions, employee_experience (canonical
     tables; all but locations may be empty), rejects (one row per rejected source row: table, source, row, column, value, reason),
-    read (rows read per table, for the accounting) and sources (file each table came from).
+    read (rows read per table, for the accounting), sources (file each table came from) and
+    ignored_columns (source columns outside the schema, per table, which were not loaded).
     """
 
     locations: pd.DataFrame
@@ -34,6 +35,7 @@ class CXDataset:
     rejects: pd.DataFrame = field(default_factory=schema.empty_rejects)
     read: dict[str, int] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self):
         for name in schema.TABLE_ORDER:
@@ -77,10 +79,12 @@ class CXDataset:
             frame = self.table(name)
             if len(frame):
                 lines.append(f"{name}: {frame[stamp].min():%Y-%m-%d} to {frame[stamp].max():%Y-%m-%d}")
+        for name, columns in self.ignored_columns.items():
+            lines.append(f"{name}: column(s) outside the schema not loaded: {', '.join(columns)}")
         lines.append("accounting (read = accepted + rejected):")
         for name, r in acc.iterrows():
             mark = "ok" if r.balanced else "MISMATCH"
-            lines.append(f"  {name:<13} read {r.read:>9,}  accepted {r.accepted:>9,}  "
+            lines.append(f"  {name:<20} read {r.read:>9,}  accepted {r.accepted:>9,}  "
                          f"rejected {r.rejected:>7,}  {mark}")
         return "\n".join(lines)
 

@@ -17,9 +17,9 @@ ATTRIBUTE_PREFIX = "attr_"  # responses.attr_<name>: 1-5 attribute ratings (staf
 
 # Kinds of column and the pandas dtype each is stored as after ingest.
 DTYPES = {
-    "id": "string",
-    "text": "string",
-    "timestamp": "datetime64[ns, UTC]",
+    "id": "str",
+    "text": "str",
+    "timestamp": "datetime64[us, UTC]",
     "float": "float64",
     "score": "Int8",  # nullable small integer: scores are whole numbers, missing is <NA>
     "category": "category",
@@ -191,12 +191,12 @@ def empty(table: str) -> pd.DataFrame:
 def empty_rejects() -> pd.DataFrame:
     """An empty rejects table: which table, source file, 1-based data row, column, raw value, reason."""
     return pd.DataFrame({
-        "table": pd.Series([], dtype="string"),
-        "source": pd.Series([], dtype="string"),
+        "table": pd.Series([], dtype="str"),
+        "source": pd.Series([], dtype="str"),
         "row": pd.Series([], dtype="int64"),
-        "column": pd.Series([], dtype="string"),
-        "value": pd.Series([], dtype="string"),
-        "reason": pd.Series([], dtype="string"),
+        "column": pd.Series([], dtype="str"),
+        "value": pd.Series([], dtype="str"),
+        "reason": pd.Series([], dtype="str"),
     })
 
 

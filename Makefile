@@ -1,0 +1,42 @@
+# The two commands of the README: `make reports` and `make test`. Each creates or refreshes the
+# local virtual environment (.venv) on its own, so a fresh clone needs only python3 with pip and venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DATA   ?= data/sample
+
+.PHONY: reports test test-fast sample bench clean venv
+
+venv: $(STAMP)
+
+# Re-install whenever the dependency list changes.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## Main job on the bundled sample: validate and summarise it (the report suite builds on this).
+reports: $(STAMP)
+	$(BIN)/cxresearch validate $(DATA)
+
+## The whole test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Quick loop while developing: skip tests marked slow.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+## Regenerate the committed sample brand (deterministic: same seed, same files).
+sample: $(STAMP)
+	$(BIN)/cxresearch synth --locations 60 --customers 20000 --seed 7 --out data/sample --force
+
+## Benchmarks print figures; they are not part of the tests.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/synth.py
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
