@@ -56,9 +56,10 @@ def read_qualtrics(path, mapping=None, locations=None) -> CXDataset:
     `responses:` section, as a dict or YAML path. `locations` (ids, a locations frame or a
     CXDataset) lets unknown location_ids be rejected; without it they are not checked.
     """
-    settings = mapping_mod.load_mapping(mapping) if mapping is not None else {}
+    settings = mapping_mod.read_mapping(mapping)
     if "responses" not in settings:
-        settings = mapping_mod.load_mapping({"responses": settings}) if settings else {}
+        settings = {"responses": settings}
+    mapping_mod.check_mapping(settings, str(mapping) if isinstance(mapping, (str, Path)) else "mapping")
     options = mapping_mod.table_options(settings, "responses") | {"format": "qualtrics"}
     file = Path(path)
     raw = read_table(file, "responses", options)

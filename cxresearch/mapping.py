@@ -37,6 +37,13 @@ class MappingError(ValueError):
 
 def load_mapping(mapping) -> dict:
     """Return a checked mapping dict from None, a dict, or a path to a YAML file."""
+    settings = read_mapping(mapping)
+    check_mapping(settings, str(mapping) if isinstance(mapping, (str, Path)) else "mapping")
+    return settings
+
+
+def read_mapping(mapping) -> dict:
+    """The mapping as a dict (read from YAML if `mapping` is a path), not yet checked."""
     if mapping is None:
         return {}
     where = "mapping"
@@ -50,7 +57,6 @@ def load_mapping(mapping) -> dict:
             raise MappingError(f"{where}: not valid YAML: {exc}") from exc
     if not isinstance(mapping, dict):
         raise MappingError(f"{where}: expected a mapping of table names to settings, got {type(mapping).__name__}")
-    check_mapping(mapping, where)
     return mapping
 
 

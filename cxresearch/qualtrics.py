@@ -87,7 +87,7 @@ def choice_to_number(values: pd.Series, labels: dict[str, int]) -> pd.Series:
     text = values.astype("str").str.strip()
     leading = text.str.extract(r"^(\d+)(?:\s*-.*)?$", expand=False)
     by_label = text.str.lower().map(labels) if labels else pd.Series(pd.NA, index=values.index)
-    out = leading.where(leading.notna(), by_label.astype("str").where(by_label.notna()))
+    out = leading.where(leading.notna(), by_label.astype("Int64").astype("str").where(by_label.notna()))
     return out.where(out.notna(), values)
 
 

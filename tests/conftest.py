@@ -6,6 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run and machine: a failure in CI reproduces locally.
+settings.register_profile("cxresearch", derandomize=True, database=None)
+settings.load_profile("cxresearch")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
