@@ -234,3 +234,32 @@ def _cast(values: pd.Series, col: Column) -> pd.Series:
     if col.kind == "float":
         return pd.to_numeric(values).astype(col.dtype)
     return values.astype(col.dtype)
+
+
+def data_dictionary() -> str:
+    """The data dictionary as Markdown, one table per canonical table (data/README.md embeds it)."""
+    parts = []
+    for name in TABLE_ORDER:
+        spec = TABLES[name]
+        parts.append(f"### {name}\n\n{spec.description} Key: `{spec.key}`.\n")
+        parts.append("| column | type | required | allowed | meaning |\n|---|---|---|---|---|")
+        columns = list(spec.columns) + ([spec.prefixed] if spec.prefixed is not None else [])
+        for col in columns:
+            label = f"{col.name}*" if col is spec.prefixed else col.name
+            dtype = "category" if col.kind == "category" else col.dtype
+            parts.append(f"| `{label}` | {col.kind} (`{dtype}`) | {'yes' if col.required else ''} "
+                         f"| {_allowed(col)} | {col.description} |")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def _allowed(col: Column) -> str:
+    if col.categories:
+        return ", ".join(col.categories)
+    if col.low is not None and col.high is not None:
+        return f"{col.low:g} to {col.high:g}"
+    if col.low is not None:
+        return f">= {col.low:g}"
+    if col.references:
+        return f"a `{col.references}` key"
+    return ""
