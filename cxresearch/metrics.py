@@ -1,0 +1,381 @@
+"""CX scores with their uncertainty: NPS, CSAT, CES and proportions, alone or per group.
+
+Every function works from counts, so the same arithmetic serves one location or ten thousand
+groups at once (no Python loop over groups), and a reduce step that produced the counts elsewhere
+(DuckDB, Spark) can feed it unchanged.
+
+Intervals (DESIGN.md, statistical conventions):
+- NPS: the point estimate is the plain %promoters - %detractors. Its interval is the adjusted Wald
+  interval of Rocks (2016): add 0.75 promoter, 1.5 passive and 0.75 detractor pseudo-responses
+  (n + 3), compute the Wald interval on those shares, and clip to [-100, 100]. It stays inside the
+  scale and keeps close to nominal coverage down to n of about 10, where the plain Wald interval
+  collapses to a point for samples that are all promoters. `se` is the plain one of DESIGN.md,
+  100 * sqrt((pP + pD - (pP - pD)^2) / n).
+- Proportions (CSAT top-2-box, the share of easy CES, retention rates): Wilson score interval.
+- Means (CES on 1-7): t interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+NPS_PSEUDO = (0.75, 1.5, 0.75)  # promoter, passive, detractor pseudo-counts of the adjusted Wald interval
+SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+DEFAULT_MIN_N = 30
+
+
+def z_value(level: float) -> float:
+    """Two-sided normal quantile for a confidence `level` such as 0.95."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    return float(stats.norm.ppf(0.5 + level / 2))
+
+
+# --- vectorized cores: arrays of counts in, arrays of estimates out --------------------------------
+
+def nps_from_counts(promoters, passives, detractors, level: float = 0.95) -> pd.DataFrame:
+    """NPS, shares, se and adjusted-Wald interval for arrays of counts (one row per group)."""
+    p_count, a_count, d_count = (np.asarray(x, dtype="float64") for x in (promoters, passives, detractors))
+    n = p_count + a_count + d_count
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p, a, d = p_count / n, a_count / n, d_count / n
+        score = 100 * (p - d)
+        se = 100 * np.sqrt((p + d - (p - d) ** 2) / n)
+        n_adj = n + sum(NPS_PSEUDO)
+        p_adj = (p_count + NPS_PSEUDO[0]) / n_adj
+        d_adj = (d_count + NPS_PSEUDO[2]) / n_adj
+        centre = 100 * (p_adj - d_adj)
+        half = z_value(level) * 100 * np.sqrt((p_adj + d_adj - (p_adj - d_adj) ** 2) / n_adj)
+    empty = n == 0
+    low = np.where(empty, np.nan, np.clip(centre - half, -100, 100))
+    high = np.where(empty, np.nan, np.clip(centre + half, -100, 100))
+    return pd.DataFrame({"nps": score, "n": n.astype("int64"), "promoters": p_count.astype("int64"),
+                         "passives": a_count.astype("int64"), "detractors": d_count.astype("int64"),
+                         "share_promoters": p, "share_passives": a, "share_detractors": d,
+                         "se": se, "ci_low": low, "ci_high": high})
+
+
+def wilson_interval(successes, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for arrays of successes out of n (NaN where n is 0)."""
+    k, n = np.asarray(successes, dtype="float64"), np.asarray(n, dtype="float64")
+    z = z_value(level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def proportion_from_counts(successes, n, level: float = 0.95) -> pd.DataFrame:
+    """Share with its Wilson interval and binomial se, for arrays of successes out of n."""
+    k, n = np.asarray(successes, dtype="float64"), np.asarray(n, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = k / n
+        se = np.sqrt(share * (1 - share) / n)
+    low, high = wilson_interval(k, n, level)
+    return pd.DataFrame({"share": share, "n": n.astype("int64"), "successes": k.astype("int64"),
+                         "se": se, "ci_low": low, "ci_high": high})
+
+
+def mean_from_moments(total, total_sq, n, level: float = 0.95) -> pd.DataFrame:
+    """Mean with its t interval from sums and sums of squares (so groups reduce to three numbers)."""
+    s, s2, n = (np.asarray(x, dtype="float64") for x in (total, total_sq, n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = s / n
+        var = np.where(n > 1, (s2 - n * mean**2) / (n - 1), np.nan)
+        se = np.sqrt(np.maximum(var, 0) / n)
+        t = stats.t.ppf(0.5 + level / 2, np.maximum(n - 1, 1))
+    return pd.DataFrame({"mean": mean, "n": n.astype("int64"), "se": se,
+                         "ci_low": mean - t * se, "ci_high": mean + t * se})
+
+
+def clip_to_scale(frame: pd.DataFrame, low: float, high: float) -> pd.DataFrame:
+    """Keep interval limits of a bounded score inside its scale."""
+    return frame.assign(ci_low=frame["ci_low"].clip(low, high), ci_high=frame["ci_high"].clip(low, high))
+
+
+# --- single-sample API ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NPSResult:
+    """Net Promoter Score of one sample with its interval (see module docstring for the method)."""
+
+    nps: float
+    n: int
+    promoters: int
+    passives: int
+    detractors: int
+    share_promoters: float
+    share_passives: float
+    share_detractors: float
+    se: float
+    ci_low: float
+    ci_high: float
+    level: float
+    missing: int
+    method: str = "adjusted Wald (Rocks 2016), clipped to [-100, 100]"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (f"NPS {self.nps:+.1f} (95% CI {self.ci_low:+.1f} to {self.ci_high:+.1f}, n={self.n})"
+                if self.level == 0.95 else
+                f"NPS {self.nps:+.1f} ({self.level:.0%} CI {self.ci_low:+.1f} to {self.ci_high:+.1f}, n={self.n})")
+
+
+@dataclass(frozen=True)
+class ProportionResult:
+    """A share (e.g. CSAT top-2-box) with its Wilson interval."""
+
+    share: float
+    n: int
+    successes: int
+    se: float
+    ci_low: float
+    ci_high: float
+    level: float
+    missing: int
+    label: str = "share"
+    method: str = "Wilson score interval"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (f"{self.label} {self.share:.1%} ({self.level:.0%} CI {self.ci_low:.1%} to "
+                f"{self.ci_high:.1%}, n={self.n})")
+
+
+@dataclass(frozen=True)
+class CESResult:
+    """Customer effort: mean on 1-7 (t interval) and the share of easy answers 5-7 (Wilson)."""
+
+    mean: float
+    mean_ci_low: float
+    mean_ci_high: float
+    share_easy: float
+    easy_ci_low: float
+    easy_ci_high: float
+    n: int
+    level: float
+    missing: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (f"CES mean {self.mean:.2f} ({self.level:.0%} CI {self.mean_ci_low:.2f} to {self.mean_ci_high:.2f}), "
+                f"easy {self.share_easy:.1%} ({self.easy_ci_low:.1%} to {self.easy_ci_high:.1%}), n={self.n}")
+
+
+def _clean_scores(scores, name: str, low: int, high: int) -> tuple[np.ndarray, int]:
+    """Scores as floats without missing values; out-of-scale or fractional values are an error."""
+    values = pd.to_numeric(pd.Series(scores), errors="raise").astype("float64")
+    missing = int(values.isna().sum())
+    values = values.dropna().to_numpy()
+    bad = (values < low) | (values > high) | (values != np.round(values))
+    if bad.any():
+        raise ValueError(f"{name} scores must be whole numbers from {low} to {high}; "
+                         f"got {values[bad][:5].tolist()} ({int(bad.sum())} such)")
+    return values, missing
+
+
+def nps(scores, level: float = 0.95) -> NPSResult:
+    """NPS of 0-10 scores: promoters 9-10, passives 7-8, detractors 0-6. Missing scores are ignored and counted."""
+    values, missing = _clean_scores(scores, "nps", *SCALES["nps"])
+    counts = nps_from_counts([(values >= 9).sum()], [((values >= 7) & (values <= 8)).sum()], [(values <= 6).sum()], level)
+    row = counts.iloc[0]
+    return NPSResult(**{k: (int(v) if k in ("n", "promoters", "passives", "detractors") else float(v))
+                        for k, v in row.items()}, level=level, missing=missing)
+
+
+def csat(scores, scale: int = 5, top_box: int = 2, level: float = 0.95) -> ProportionResult:
+    """CSAT as the share of the `top_box` highest answers on a 1-`scale` scale (default 4-5 of 5)."""
+    values, missing = _clean_scores(scores, "csat", 1, scale)
+    if not 1 <= top_box < scale:
+        raise ValueError(f"top_box must be between 1 and {scale - 1}, got {top_box}")
+    row = proportion_from_counts([(values > scale - top_box).sum()], [len(values)], level).iloc[0]
+    return ProportionResult(share=float(row.share), n=int(row.n), successes=int(row.successes), se=float(row.se),
+                            ci_low=float(row.ci_low), ci_high=float(row.ci_high), level=level, missing=missing,
+                            label=f"CSAT top-{top_box}-box")
+
+
+def ces(scores, easy_from: int = 5, level: float = 0.95) -> CESResult:
+    """CES on 1-7 (higher is easier): mean with a t interval and the share of easy answers (>= `easy_from`)."""
+    values, missing = _clean_scores(scores, "ces", *SCALES["ces"])
+    m = mean_from_moments([values.sum()], [(values**2).sum()], [len(values)], level).iloc[0]
+    e = proportion_from_counts([(values >= easy_from).sum()], [len(values)], level).iloc[0]
+    low, high = SCALES["ces"]
+    return CESResult(mean=float(m["mean"]), mean_ci_low=float(np.clip(m.ci_low, low, high)),
+                     mean_ci_high=float(np.clip(m.ci_high, low, high)),
+                     share_easy=float(e.share), easy_ci_low=float(e.ci_low), easy_ci_high=float(e.ci_high),
+                     n=len(values), level=level, missing=missing)
+
+
+def proportion(successes: int, n: int, level: float = 0.95, label: str = "share") -> ProportionResult:
+    """A share of `successes` out of `n` (e.g. a retention rate) with its Wilson interval."""
+    if n < 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
+    row = proportion_from_counts([successes], [n], level).iloc[0]
+    return ProportionResult(share=float(row.share), n=int(n), successes=int(successes), se=float(row.se),
+                            ci_low=float(row.ci_low), ci_high=float(row.ci_high), level=level, missing=0, label=label)
+
+
+# --- grouped summaries ----------------------------------------------------------------------------
+
+METRICS = ("nps", "csat", "ces")
+VALUE_LABEL = {"nps": "NPS (-100..100)", "csat": "CSAT top-2-box share", "ces": "CES mean (1-7)"}
+
+
+def add_period(responses: pd.DataFrame, period: str, time_column: str = "responded_at") -> pd.DataFrame:
+    """A copy of `responses` with a `period` column (pandas Period, e.g. 'M' months, 'Q' quarters) in UTC."""
+    stamps = responses[time_column]
+    if getattr(stamps.dt, "tz", None) is not None:
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    return responses.assign(period=stamps.dt.to_period(period))
+
+
+def score_counts(responses: pd.DataFrame, by: list[str], metrics=METRICS, csat_top_box: int = 2,
+                 ces_easy_from: int = 5) -> pd.DataFrame:
+    """Sufficient statistics per group: NPS category counts, CSAT top-box counts, CES sums.
+
+    This is the only step that touches every response; everything else works on its small result.
+    Rows whose `by` values are missing form their own group (nothing is dropped).
+    """
+    cols = {}
+    if "nps" in metrics:
+        score = responses["nps"].astype("float64")
+        cols |= {"nps_promoters": score >= 9, "nps_passives": (score >= 7) & (score <= 8),
+                 "nps_detractors": score <= 6}
+    if "csat" in metrics:
+        score = responses["csat"].astype("float64")
+        cols |= {"csat_top": score > 5 - csat_top_box, "csat_n": score.notna()}
+    if "ces" in metrics:
+        score = responses["ces"].astype("float64")
+        cols |= {"ces_sum": score.fillna(0), "ces_sumsq": score.fillna(0) ** 2, "ces_n": score.notna(),
+                 "ces_easy": score >= ces_easy_from}
+    frame = pd.DataFrame({k: v.astype("float64") for k, v in cols.items()}, index=responses.index)
+    frame["responses"] = 1.0
+    if not by:
+        return frame.sum().to_frame().T
+    keys = [responses[c] for c in by]
+    return frame.groupby(keys, observed=True, dropna=False, sort=True).sum().reset_index()
+
+
+def summarize(responses: pd.DataFrame, by=None, metrics=METRICS, min_n: int = DEFAULT_MIN_N,
+              period: str | None = None, level: float = 0.95, time_column: str = "responded_at") -> pd.DataFrame:
+    """One row per group with each metric, its interval and n; cells with n < `min_n` are suppressed.
+
+    `by` is any list of columns (location_id, region, channel, journey_stage, ...); `period` ('M',
+    'Q', 'Y') adds a period column from `time_column` and groups by it too. For each metric the
+    columns are `<m>` (NPS points, CSAT top-2-box share, CES mean), `<m>_ci_low`, `<m>_ci_high`,
+    `<m>_se`, `<m>_n` and `<m>_suppressed`; a suppressed value and its interval are NaN, never shown.
+    """
+    by = [by] if isinstance(by, str) else list(by or [])
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; expected some of {METRICS}")
+    missing = [c for c in by if c not in responses.columns and c != "period"]
+    if missing:
+        raise KeyError(f"summarize: no column(s) {missing} in responses")
+    if period is not None:
+        responses = add_period(responses, period, time_column)
+        by = by + ["period"] if "period" not in by else by
+    counts = score_counts(responses, by, metrics)
+    return summarize_counts(counts, by, metrics, min_n, level)
+
+
+def summarize_counts(counts: pd.DataFrame, by: list[str], metrics=METRICS, min_n: int = DEFAULT_MIN_N,
+                     level: float = 0.95) -> pd.DataFrame:
+    """`summarize` from the sufficient statistics of `score_counts` (or an engine that computed them)."""
+    out = counts[by].copy() if by else pd.DataFrame(index=counts.index)
+    out["responses"] = counts["responses"].astype("int64")
+    for metric in metrics:
+        est = _metric_from_counts(counts, metric, level)
+        suppressed = est["n"] < min_n
+        out[metric] = est["value"].where(~suppressed)
+        out[f"{metric}_ci_low"] = est["ci_low"].where(~suppressed)
+        out[f"{metric}_ci_high"] = est["ci_high"].where(~suppressed)
+        out[f"{metric}_se"] = est["se"].where(~suppressed)
+        out[f"{metric}_n"] = est["n"]
+        out[f"{metric}_suppressed"] = suppressed
+    return out.reset_index(drop=True)
+
+
+def _metric_from_counts(counts: pd.DataFrame, metric: str, level: float) -> pd.DataFrame:
+    """value, se, ci_low, ci_high, n for one metric from its sufficient statistics."""
+    if metric == "nps":
+        est = nps_from_counts(counts["nps_promoters"], counts["nps_passives"], counts["nps_detractors"], level)
+        value = est["nps"]
+    elif metric == "csat":
+        est = proportion_from_counts(counts["csat_top"], counts["csat_n"], level)
+        value = est["share"]
+    else:
+        est = clip_to_scale(mean_from_moments(counts["ces_sum"], counts["ces_sumsq"], counts["ces_n"], level),
+                            *SCALES["ces"])
+        value = est["mean"]
+    return pd.DataFrame({"value": value.to_numpy(), "se": est["se"].to_numpy(), "ci_low": est["ci_low"].to_numpy(),
+                         "ci_high": est["ci_high"].to_numpy(), "n": est["n"].to_numpy()}, index=counts.index)
+
+
+def trend(responses: pd.DataFrame, metric: str = "nps", by=("location_id",), period: str = "Q",
+          periods: tuple | None = None, min_n: int = DEFAULT_MIN_N, level: float = 0.95,
+          time_column: str = "responded_at") -> pd.DataFrame:
+    """Change of `metric` per group between two periods, with the interval of the change.
+
+    Compares `periods=(earlier, later)` (e.g. ('2024Q4', '2025Q1')); by default the last two periods
+    in the data. The interval of a difference combines the two intervals by MOVER (Zou & Donner
+    2008; Newcombe's method for proportions), so each side keeps its own small-sample interval.
+    `significant` is True when the interval excludes zero. Either side below `min_n` suppresses the row.
+    """
+    by = [by] if isinstance(by, str) else list(by or [])
+    data = add_period(responses, period, time_column)
+    available = sorted(data["period"].dropna().unique())
+    if periods is None:
+        if len(available) < 2:
+            raise ValueError(f"trend needs two periods of data; found {len(available)} {period} period(s)")
+        earlier, later = available[-2], available[-1]
+    else:
+        earlier, later = (pd.Period(p, freq=period) for p in periods)
+    table = summarize(data[data["period"].isin([earlier, later])], by + ["period"], [metric], min_n=0, level=level)
+    wide = _two_periods(table, by, metric, earlier, later)
+    return _change_with_interval(wide, metric, min_n)
+
+
+def _two_periods(table, by, metric, earlier, later) -> pd.DataFrame:
+    cols = [metric, f"{metric}_ci_low", f"{metric}_ci_high", f"{metric}_n"]
+    first = table[table["period"] == earlier].drop(columns="period")
+    second = table[table["period"] == later].drop(columns="period")
+    if by:
+        wide = first[by + cols].merge(second[by + cols], on=by, how="outer", suffixes=("_from", "_to"))
+    else:
+        wide = pd.concat([first[cols].add_suffix("_from").reset_index(drop=True),
+                          second[cols].add_suffix("_to").reset_index(drop=True)], axis=1)
+    wide.insert(len(by), "period_from", earlier)
+    wide.insert(len(by) + 1, "period_to", later)
+    return wide
+
+
+def _change_with_interval(wide: pd.DataFrame, metric: str, min_n: int) -> pd.DataFrame:
+    v1, l1, u1 = (wide[f"{metric}{s}_from"] for s in ("", "_ci_low", "_ci_high"))
+    v2, l2, u2 = (wide[f"{metric}{s}_to"] for s in ("", "_ci_low", "_ci_high"))
+    n1, n2 = wide[f"{metric}_n_from"].fillna(0), wide[f"{metric}_n_to"].fillna(0)
+    change = v2 - v1
+    low = change - np.sqrt((v2 - l2) ** 2 + (u1 - v1) ** 2)
+    high = change + np.sqrt((u2 - v2) ** 2 + (v1 - l1) ** 2)
+    suppressed = (n1 < min_n) | (n2 < min_n)
+    out = wide.assign(**{f"{metric}_n_from": n1.astype("int64"), f"{metric}_n_to": n2.astype("int64")})
+    for name, series in ((f"{metric}_from", v1), (f"{metric}_to", v2), ("change", change),
+                         ("change_ci_low", low), ("change_ci_high", high)):
+        out[name] = series.where(~suppressed)
+    out["significant"] = ((out["change_ci_low"] > 0) | (out["change_ci_high"] < 0)) & ~suppressed
+    out["suppressed"] = suppressed
+    return out.drop(columns=[c for c in out.columns if c.endswith(("_ci_low_from", "_ci_high_from",
+                                                                    "_ci_low_to", "_ci_high_to"))])
