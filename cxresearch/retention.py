@@ -66,6 +66,7 @@ class PurchaseIndex:
 
     def __init__(self, tx: pd.DataFrame):
         self.codes, self.customers = pd.factorize(tx["customer_id"], sort=True)
+        self.times = tx["occurred_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()  # naive UTC, fast to index
         self.origin = int(_seconds(tx["occurred_at"]).min()) - 10 * 365 * 86400  # keeps offsets positive
         self.key = self._key(self.codes, _seconds(tx["occurred_at"]))
         self.revenue_cumsum = np.concatenate([[0.0], np.cumsum(tx["revenue"].to_numpy(dtype="float64"))])
@@ -104,8 +105,7 @@ def _first_purchase_anchors(tx, index, responses, score_window_days) -> pd.DataF
 def _attach_scores(anchors, index, responses, window_days) -> pd.DataFrame:
     """The first response in (anchor, anchor + window] and before the next purchase, per customer."""
     scored = responses.loc[responses["customer_id"].notna(), ["customer_id", "responded_at", "nps", "csat", "ces"]]
-    scored = scored[scored["customer_id"].isin(anchors["customer_id"])]
-    scored = scored.merge(anchors[["customer_id", "anchor_at"]], on="customer_id")
+    scored = scored.merge(anchors[["customer_id", "anchor_at"]], on="customer_id")  # inner: anchored customers only
     codes = index.customer_codes(scored["customer_id"])
     next_pos = index.after(codes, _seconds(scored["anchor_at"]))
     next_at = _next_time(index, codes, next_pos)
@@ -120,9 +120,9 @@ def _next_time(index, codes, positions) -> pd.Series:
     """Time of the purchase at each position if it belongs to the same customer, else NaT."""
     valid = (positions < len(index.key)) & (codes >= 0)
     valid[valid] = index.codes[positions[valid]] == codes[valid]
-    times = pd.Series(pd.NaT, index=range(len(codes)), dtype=index.tx["occurred_at"].dtype)
-    times[valid] = index.tx["occurred_at"].to_numpy()[positions[valid]]
-    return times
+    times = np.full(len(codes), np.datetime64("NaT"), dtype=index.times.dtype)
+    times[valid] = index.times[positions[valid]]
+    return pd.Series(times).dt.tz_localize("UTC")
 
 
 def _response_anchors(responses, index, end) -> pd.DataFrame:
@@ -148,7 +148,7 @@ def _add_outcomes(table, index, horizon_days, end) -> pd.DataFrame:
     count = np.maximum(horizon_end - first_after, 0)
     revenue = index.revenue_cumsum[np.maximum(horizon_end, first_after)] - index.revenue_cumsum[first_after]
     totals = index.totals.reindex(table["customer_id"])
-    return table.assign(nps_group=nps_group(table["nps"]), next_purchase_at=next_at.to_numpy(), days_to_next=days.to_numpy(),
+    return table.assign(nps_group=nps_group(table["nps"]), next_purchase_at=next_at.array, days_to_next=days.to_numpy(),
                         retained=retained, censored=censored, horizon_purchases=count, horizon_revenue=revenue,
                         purchases=totals["purchases"].to_numpy(), revenue=totals["revenue"].to_numpy(), end_of_data=end)
 
