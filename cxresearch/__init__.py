@@ -4,21 +4,24 @@
     ds = cx.load_dataset("data/sample")     # validated tables + rejects
     ds.accounting()                         # read = accepted + rejected, per table
 
-Modules, in the order data flows: schema (the data model), ingest (read and validate exports),
-synth (a synthetic brand with a published truth); later: metrics, compare, retention, models,
-reporting.
+Modules, in the order data flows: schema (the data model), ingest / validate / mapping /
+qualtrics (read and validate exports), synth (a synthetic brand with a published truth), metrics
+(NPS, CSAT, CES with intervals), compare (shrinkage, funnel limits, ICC), retention and revenue
+(outcomes per customer and location), journey (channels, the 5A funnel, CX maturity).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import schema
+from . import compare, journey, metrics, retention, revenue, schema
 from .dataset import CXDataset
 from .ingest import IngestError, load_dataset, read_qualtrics
 from .mapping import MappingError
+from .metrics import ces, csat, nps, proportion, summarize, trend
 
 try:
     __version__ = version("cxresearch")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = ["CXDataset", "IngestError", "MappingError", "load_dataset", "read_qualtrics", "schema", "__version__"]
+__all__ = ["CXDataset", "IngestError", "MappingError", "ces", "compare", "csat", "journey", "load_dataset", "metrics",
+           "nps", "proportion", "read_qualtrics", "retention", "revenue", "schema", "summarize", "trend", "__version__"]
