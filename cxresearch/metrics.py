@@ -233,12 +233,63 @@ METRICS = ("nps", "csat", "ces")
 VALUE_LABEL = {"nps": "NPS (-100..100)", "csat": "CSAT top-2-box share", "ces": "CES mean (1-7)"}
 
 
+FAST_PERIODS = {"M": 1, "Q": 3, "Y": 12}  # months per period, for frequencies computed without Period objects
+
+
 def add_period(responses: pd.DataFrame, period: str, time_column: str = "responded_at") -> pd.DataFrame:
     """A copy of `responses` with a `period` column (pandas Period, e.g. 'M' months, 'Q' quarters) in UTC."""
-    stamps = responses[time_column]
+    return responses.assign(period=period_of(responses[time_column], period))
+
+
+def period_of(stamps: pd.Series, period: str) -> pd.Series:
+    """Calendar period of each timestamp (UTC) as a pandas Period series."""
+    if period not in FAST_PERIODS:
+        return _naive_utc(stamps).dt.to_period(period)
+    return pd.Series(pd.PeriodIndex.from_ordinals(period_ordinals(stamps, period), freq=period), index=stamps.index)
+
+
+def period_ordinals(stamps: pd.Series, period: str) -> np.ndarray:
+    """Period ordinals (as pandas numbers them) for 'M', 'Q' or 'Y', via a small day -> month table:
+    converting each timestamp to a month directly is the slow part of grouping by period."""
+    micros = _naive_utc(stamps).to_numpy().astype("datetime64[us]").astype("int64")
+    missing = micros == np.iinfo("int64").min
+    days = np.floor_divide(micros, 86_400_000_000)
+    first = int(days[~missing].min()) if (~missing).any() else 0
+    last = int(days[~missing].max()) if (~missing).any() else 0
+    month_of_day = np.arange(first, last + 1).astype("datetime64[D]").astype("datetime64[M]").astype("int64")
+    ordinals = month_of_day[np.clip(days - first, 0, last - first)] // FAST_PERIODS[period]
+    return np.where(missing, np.iinfo("int64").min, ordinals)
+
+
+def _naive_utc(stamps: pd.Series) -> pd.Series:
     if getattr(stamps.dt, "tz", None) is not None:
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    return responses.assign(period=stamps.dt.to_period(period))
+        return stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    return stamps
+
+
+def group_codes(frame: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Dense group number of each row and the groups' key values (sorted; a missing key is its own group)."""
+    codes, uniques = [], []
+    for column in by:
+        c, u = pd.factorize(frame[column], sort=True, use_na_sentinel=False)
+        codes.append(c.astype("int64"))
+        uniques.append(u)
+    sizes = [len(u) for u in uniques]
+    combined = np.zeros(len(frame), dtype="int64")
+    for c, size in zip(codes, sizes):
+        combined = combined * size + c
+    if np.prod(sizes, dtype="float64") <= 2e7:  # dense numbering, then drop empty combinations
+        present = np.flatnonzero(np.bincount(combined, minlength=int(np.prod(sizes))))
+        dense = np.full(int(np.prod(sizes)), -1, dtype="int64")
+        dense[present] = np.arange(len(present))
+        group, labels = dense[combined], present
+    else:
+        labels, group = np.unique(combined, return_inverse=True)
+    keys = {}
+    for column, u, size in zip(reversed(by), reversed(uniques), reversed(sizes)):
+        keys[column] = u.take(labels % size)
+        labels = labels // size
+    return group, pd.DataFrame({c: keys[c] for c in by})
 
 
 def score_counts(responses: pd.DataFrame, by: list[str], metrics=METRICS, csat_top_box: int = 2,
@@ -246,26 +297,43 @@ def score_counts(responses: pd.DataFrame, by: list[str], metrics=METRICS, csat_t
     """Sufficient statistics per group: NPS category counts, CSAT top-box counts, CES sums.
 
     This is the only step that touches every response; everything else works on its small result.
-    Rows whose `by` values are missing form their own group (nothing is dropped).
+    Rows whose `by` values are missing form their own group (nothing is dropped). Each score is
+    binned once per group with an integer bincount over (group, score value): the counts of every
+    value give all the statistics, and memory stays near one column at a time.
     """
-    cols = {}
-    if "nps" in metrics:
-        score = responses["nps"].astype("float64")
-        cols |= {"nps_promoters": score >= 9, "nps_passives": (score >= 7) & (score <= 8),
-                 "nps_detractors": score <= 6}
-    if "csat" in metrics:
-        score = responses["csat"].astype("float64")
-        cols |= {"csat_top": score > 5 - csat_top_box, "csat_n": score.notna()}
-    if "ces" in metrics:
-        score = responses["ces"].astype("float64")
-        cols |= {"ces_sum": score.fillna(0), "ces_sumsq": score.fillna(0) ** 2, "ces_n": score.notna(),
-                 "ces_easy": score >= ces_easy_from}
-    frame = pd.DataFrame({k: v.astype("float64") for k, v in cols.items()}, index=responses.index)
-    frame["responses"] = 1.0
-    if not by:
-        return frame.sum().to_frame().T
-    keys = [responses[c] for c in by]
-    return frame.groupby(keys, observed=True, dropna=False, sort=True).sum().reset_index()
+    if by:
+        codes, out = group_codes(responses, by)
+    else:
+        codes, out = np.zeros(len(responses), dtype="int64"), pd.DataFrame(index=[0])
+    size = len(out)
+    out["responses"] = np.bincount(codes, minlength=size).astype("float64")
+    for metric in metrics:
+        low, high = SCALES[metric]
+        table = _value_counts(codes, responses[metric], low, high, size)  # groups x (NA, low..high)
+        values = np.arange(low, high + 1, dtype="float64")
+        counted = table[:, 1:]
+        if metric == "nps":
+            out["nps_promoters"] = counted[:, values >= 9].sum(axis=1)
+            out["nps_passives"] = counted[:, (values >= 7) & (values <= 8)].sum(axis=1)
+            out["nps_detractors"] = counted[:, values <= 6].sum(axis=1)
+        elif metric == "csat":
+            out["csat_top"] = counted[:, values > high - csat_top_box].sum(axis=1)
+            out["csat_n"] = counted.sum(axis=1)
+        else:
+            out["ces_sum"], out["ces_sumsq"] = counted @ values, counted @ values**2
+            out["ces_n"] = counted.sum(axis=1)
+            out["ces_easy"] = counted[:, values >= ces_easy_from].sum(axis=1)
+    return out
+
+
+def _value_counts(codes: np.ndarray, scores: pd.Series, low: int, high: int, size: int) -> np.ndarray:
+    """Count of each score value (column 0: missing) per group, from one integer bincount."""
+    width = high - low + 2
+    values = scores.to_numpy(dtype="float64", na_value=np.nan)
+    slot = np.where(np.isnan(values), 0, values - low + 1).astype("int64")
+    if slot.size and (slot.min() < 0 or slot.max() >= width):
+        raise ValueError(f"{scores.name} has values outside {low}-{high}; validate the data first")
+    return np.bincount(codes * width + slot, minlength=size * width).reshape(size, width).astype("float64")
 
 
 def summarize(responses: pd.DataFrame, by=None, metrics=METRICS, min_n: int = DEFAULT_MIN_N,
@@ -285,10 +353,16 @@ def summarize(responses: pd.DataFrame, by=None, metrics=METRICS, min_n: int = DE
     missing = [c for c in by if c not in responses.columns and c != "period"]
     if missing:
         raise KeyError(f"summarize: no column(s) {missing} in responses")
+    fast = period in FAST_PERIODS
     if period is not None:
-        responses = add_period(responses, period, time_column)
+        label = period_ordinals(responses[time_column], period) if fast else period_of(responses[time_column], period)
+        responses = responses.assign(period=label)
         by = by + ["period"] if "period" not in by else by
     counts = score_counts(responses, by, metrics)
+    if period is not None and fast:  # group keys back from ordinals to Periods (a few rows, not all)
+        ordinals = counts["period"].to_numpy()
+        counts["period"] = pd.PeriodIndex.from_ordinals(np.where(ordinals == np.iinfo("int64").min,
+                                                                 pd.NaT.value, ordinals), freq=period)
     return summarize_counts(counts, by, metrics, min_n, level)
 
 
