@@ -12,7 +12,7 @@ qualtrics (read and validate exports), synth (a synthetic brand with a published
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import compare, journey, metrics, retention, revenue, schema
+from . import compare, journey, metrics, models, retention, revenue, schema, synth
 from .dataset import CXDataset
 from .ingest import IngestError, load_dataset, read_qualtrics
 from .mapping import MappingError
@@ -24,4 +24,5 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 __all__ = ["CXDataset", "IngestError", "MappingError", "ces", "compare", "csat", "journey", "load_dataset", "metrics",
-           "nps", "proportion", "read_qualtrics", "retention", "revenue", "schema", "summarize", "trend", "__version__"]
+           "models", "nps", "proportion", "read_qualtrics", "retention", "revenue", "schema", "summarize", "synth", "trend",
+           "__version__"]
