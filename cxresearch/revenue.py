@@ -6,6 +6,7 @@ many orders and gets its t interval, as every average leadership sees does.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from . import metrics as mx
@@ -32,3 +33,32 @@ def revenue_summary(transactions: pd.DataFrame, by=("location_id",), period: str
         transactions=out["transactions"].astype("int64"),
         revenue_per_customer=out["revenue"] / out["customers"],
         aov=aov["mean"], aov_ci_low=aov["ci_low"].clip(lower=0), aov_ci_high=aov["ci_high"])
+
+
+def location_panel(dataset, period: str = "Q") -> pd.DataFrame:
+    """One row per location x period: revenue, transactions, customers, NPS (with its sampling
+    variance and counts), EX, and the previous period's NPS and EX within the location.
+
+    This is the input of the panel models. A location-period with no sales is absent (log revenue
+    is undefined); one with no responses has missing NPS. `nps_var` is the squared plain standard
+    error, the sampling noise the revenue model corrects for.
+    """
+    money = revenue_summary(dataset.transactions, by="location_id", period=period)
+    counts = mx.score_counts(mx.add_period(dataset.responses, period), ["location_id", "period"], ["nps"])
+    nps = mx.nps_from_counts(counts["nps_promoters"], counts["nps_passives"], counts["nps_detractors"])
+    scores = counts[["location_id", "period"]].assign(nps=nps["nps"], nps_n=nps["n"], nps_var=nps["se"] ** 2)
+    panel = money.merge(scores, on=["location_id", "period"], how="outer")
+    ex = dataset.employee_experience
+    if len(ex):
+        ex = mx.add_period(ex, period, "measured_at").groupby(["location_id", "period"], observed=True)["ex_score"].mean()
+        panel = panel.merge(ex.rename("ex").reset_index(), on=["location_id", "period"], how="left")
+    else:
+        panel["ex"] = np.nan
+    panel = panel.sort_values(["location_id", "period"]).reset_index(drop=True)
+    ordinal = pd.Series(pd.PeriodIndex(panel["period"]).asi8, index=panel.index)
+    consecutive = (ordinal - ordinal.groupby(panel["location_id"]).shift(1)) == 1
+    for col in ("nps", "nps_var", "nps_n", "ex"):
+        panel[f"{col}_lag"] = panel.groupby("location_id")[col].shift(1).where(consecutive)
+    panel = panel.merge(dataset.locations[["location_id", "region", "format"]], on="location_id", how="left")
+    panel["nps_n"] = panel["nps_n"].fillna(0).astype("int64")
+    return panel
