@@ -18,6 +18,18 @@ from .ingest import IngestError, load_dataset, read_qualtrics
 from .mapping import MappingError
 from .metrics import ces, csat, nps, proportion, summarize, trend
 
+LAZY_MODULES = ("brand", "plots", "report", "reporting", "scorecard")  # heavy imports (matplotlib, nbconvert)
+
+
+def __getattr__(name):
+    """Import the presentation modules on first use, so `import cxresearch` stays quick for the CLI."""
+    if name in LAZY_MODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'cxresearch' has no attribute {name!r}")
+
+
 try:
     __version__ = version("cxresearch")
 except PackageNotFoundError:  # running from a source tree that was not installed

@@ -1,9 +1,11 @@
-"""The `cxresearch` command: validate a data folder, generate the synthetic brand.
+"""The `cxresearch` command: run the report suite, validate a data folder, generate the synthetic brand.
 
+    cxresearch run                                  # reports.yaml on data/sample -> reports/latest/index.html
     cxresearch validate data/sample                 # what loaded, the accounting, rejects by reason
     cxresearch synth --locations 60 --customers 20000 --seed 7 --out data/sample
 
-Exit codes: 0 success, 1 the data has rejected rows and --strict was given, 2 bad input or usage.
+Exit codes: 0 success; 1 some reports failed (run) or rows were rejected with --strict (validate);
+2 bad input, config or usage.
 """
 
 from __future__ import annotations
@@ -24,6 +26,19 @@ def build_parser() -> argparse.ArgumentParser:
                                      "multi-location brands: CX per location and how it moves retention and revenue.")
     parser.add_argument("--version", action="version", version=f"cxresearch {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    suite = commands.add_parser("run", help="execute the report suite and publish HTML reports",
+                                description="Execute the notebooks of a run config with papermill, render HTML "
+                                "without code, write index.html and manifest.json, publish atomically.")
+    suite.add_argument("--config", default="reports.yaml", help="run config (default reports.yaml)")
+    suite.add_argument("--data", help="data folder (default: the config's data)")
+    suite.add_argument("--out", help="where runs are published (default: the config's out, reports/)")
+    suite.add_argument("--workers", type=int, help="notebooks in parallel (default: the config's, 2)")
+    suite.add_argument("--only", help="comma-separated notebook names to run")
+    suite.add_argument("--locations", help="comma-separated location ids for the fan-out notebooks")
+    suite.add_argument("--retry-failed", metavar="RUN_ID", help="re-run only the notebooks that failed in RUN_ID")
+    suite.add_argument("--quiet", action="store_true", help="no progress bar")
+    suite.set_defaults(func=cmd_run)
 
     check = commands.add_parser("validate", help="load a data folder, print what loaded and the accounting",
                                 description="Load and validate a folder of exports; print the tables, "
@@ -47,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--force", action="store_true", help="overwrite data files in a non-empty folder")
     synth.set_defaults(func=cmd_synth)
     return parser
+
+
+def cmd_run(args) -> int:
+    from .reporting import run
+
+    split = lambda text: [x.strip() for x in text.split(",") if x.strip()] if text else None  # noqa: E731
+    result = run(args.config, data=args.data, out=args.out, workers=args.workers, only=split(args.only),
+                 locations=split(args.locations), retry_failed=args.retry_failed, progress=not args.quiet)
+    ok = len(result.jobs) - len(result.failed)
+    print(f"{ok} of {len(result.jobs)} reports ok; run {result.run_id}")
+    for job in result.failed:
+        print(f"  FAILED {job.name}: {job.error}  (see {result.folder / job.output})")
+    print(f"open {result.index}")
+    return 1 if result.failed else 0
 
 
 def cmd_validate(args) -> int:
@@ -91,7 +120,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return args.func(args)
-    except (IngestError, MappingError, FileNotFoundError, ValueError) as exc:
+    except (IngestError, MappingError, FileNotFoundError, ValueError) as exc:  # ConfigError is a ValueError
         print(f"cxresearch {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

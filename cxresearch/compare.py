@@ -99,7 +99,8 @@ def funnel(estimates: pd.DataFrame, metric: str = "nps", brand_value: float | No
     tau2 = _additive_overdispersion(frame["estimate"].to_numpy(), s.to_numpy(), brand_value) if overdispersion else 0.0
     half = np.sqrt(s**2 + tau2)
     low, high = SCALE_LIMITS[metric]
-    frame = frame.assign(brand_value=brand_value, tau=np.sqrt(tau2), z=(frame["estimate"] - brand_value) / half)
+    frame = frame.assign(brand_value=brand_value, tau=np.sqrt(tau2), per_response_sd=per_response_sd,
+                         z=(frame["estimate"] - brand_value) / half)
     for name, level in (("95", 0.95), ("998", 0.998)):
         z = mx.z_value(level)
         frame[f"lower_{name}"] = (brand_value - z * half).clip(low, high)
@@ -176,3 +177,17 @@ def icc_from_sums(n, s, s2, level: float = 0.95) -> dict:
     return {"icc": icc, "ci_low": max(0.0, (f_low - 1) / (f_low + n0 - 1)),
             "ci_high": min(1.0, (f_high - 1) / (f_high + n0 - 1)), "locations": k, "responses": int(total),
             "between_sd": float(np.sqrt(sigma2_b)), "within_sd": float(np.sqrt(ms_w))}
+
+
+def funnel_curve(brand_value: float, per_response_sd: float, tau: float, n_max: float, metric: str = "nps",
+                 points: int = 200) -> pd.DataFrame:
+    """The funnel's limits over a grid of sample sizes (for drawing the funnel plot)."""
+    n = np.linspace(2, max(n_max, 3), points)
+    half = np.sqrt(per_response_sd**2 / n + tau**2)
+    low, high = SCALE_LIMITS[metric]
+    out = {"n": n}
+    for name, level in (("95", 0.95), ("998", 0.998)):
+        z = mx.z_value(level)
+        out[f"lower_{name}"] = np.clip(brand_value - z * half, low, high)
+        out[f"upper_{name}"] = np.clip(brand_value + z * half, low, high)
+    return pd.DataFrame(out)

@@ -1,0 +1,134 @@
+"""Charts in one house style: business-language titles and axis labels, intervals always drawn.
+
+Each function takes the library's result tables and returns the matplotlib Axes, seaborn-style, so
+a notebook can adjust it before `plt.show()`.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from . import compare
+
+FLAG_COLOURS = {"above": "#1b7837", "within": "#8c8c8c", "below": "#c51b7d"}
+BRAND = "#2b5d8a"
+
+
+def set_style() -> None:
+    """The house style: clean white grid, readable fonts, a fixed figure size and resolution."""
+    sns.set_theme(style="whitegrid", context="notebook", rc={"figure.figsize": (9, 4.5), "figure.dpi": 100,
+                                                               "axes.titleweight": "bold", "axes.titlesize": 13})
+
+
+def _axes(ax, height: float | None = None):
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(figsize=(9, height) if height else None)
+    return ax
+
+
+def nps_by_location(scorecard: pd.DataFrame, top: int | None = None, ax=None):
+    """Shrunk NPS per location with its interval, best first, coloured by the funnel flag."""
+    data = scorecard.sort_values("nps_shrunk", ascending=True)
+    if top is not None:
+        data = data.tail(top)
+    ax = _axes(ax, height=max(3, 0.18 * len(data) + 1))
+    y = np.arange(len(data))
+    colours = data["funnel_flag"].map(FLAG_COLOURS).fillna("#8c8c8c")
+    ax.hlines(y, data["shrunk_ci_low"], data["shrunk_ci_high"], color=colours, linewidth=2)
+    ax.scatter(data["nps_shrunk"], y, color=colours, zorder=3, s=18)
+    ax.axvline(data["funnel_brand_value"].iloc[0], color=BRAND, linestyle="--", linewidth=1, label="brand NPS")
+    ax.set_yticks(y, data["name"].fillna(data["location_id"]), fontsize=7)
+    ax.set(xlabel="NPS (shrunk toward the brand, 95% interval)", ylabel="",
+           title="NPS by location: green above, pink below the brand's funnel limits")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def funnel_plot(scorecard: pd.DataFrame, ax=None):
+    """Each location's raw NPS against its number of responses, inside 95% and 99.8% funnel limits."""
+    ax = _axes(ax)
+    first = scorecard.iloc[0]
+    curve = compare.funnel_curve(first["funnel_brand_value"], first["funnel_sd"], first["funnel_tau"],
+                                 scorecard["nps_n"].max() * 1.05)
+    for name, style in (("95", "--"), ("998", ":")):
+        ax.plot(curve["n"], curve[f"lower_{name}"], style, color="#555555", linewidth=1,
+                label=f"{'95%' if name == '95' else '99.8%'} limits")
+        ax.plot(curve["n"], curve[f"upper_{name}"], style, color="#555555", linewidth=1)
+    ax.axhline(first["funnel_brand_value"], color=BRAND, linewidth=1, label="brand NPS")
+    colours = scorecard["funnel_flag"].map(FLAG_COLOURS).fillna("#8c8c8c")
+    ax.scatter(scorecard["nps_n"], scorecard["nps_raw"], c=colours, s=22, zorder=3)
+    ax.set(xlabel="responses at the location", ylabel="NPS (raw)",
+           title="Funnel plot: locations outside the limits differ from the brand beyond chance")
+    ax.legend(loc="lower right")
+    return ax
+
+
+def metric_over_time(summary: pd.DataFrame, metric: str = "nps", label: str = "NPS", ax=None):
+    """A metric per period with its 95% interval as a band (suppressed periods are gaps)."""
+    ax = _axes(ax)
+    x = summary["period"].astype(str)
+    ax.fill_between(x, summary[f"{metric}_ci_low"], summary[f"{metric}_ci_high"], color=BRAND, alpha=0.2,
+                    label="95% interval")
+    ax.plot(x, summary[metric], marker="o", color=BRAND, label=label)
+    ax.set(xlabel="period", ylabel=label, title=f"Brand {label} over time")
+    ax.legend(loc="best")
+    return ax
+
+
+def retention_by_group(rates: pd.DataFrame, group: str = "nps_group", ax=None):
+    """Retention rate per NPS group with Wilson intervals."""
+    ax = _axes(ax)
+    data = rates.dropna(subset=["rate", group])
+    x = list(data[group].astype(str))
+    colours = {"detractor": "#c51b7d", "passive": "#8c8c8c", "promoter": "#1b7837"}
+    ax.bar(x, 100 * data["rate"], color=[colours.get(g, BRAND) for g in x])
+    ax.errorbar(x, 100 * data["rate"], yerr=[100 * (data["rate"] - data["ci_low"]), 100 * (data["ci_high"] - data["rate"])],
+                fmt="none", color="black", capsize=6)
+    ax.set(xlabel="NPS group at the first purchase", ylabel="% buying again within the horizon",
+           title="Retention by NPS group (95% intervals)")
+    return ax
+
+
+def cohort_heatmap(matrix: pd.DataFrame, max_periods: int = 12, ax=None):
+    """Share of each monthly cohort buying in each month since their first purchase."""
+    ax = _axes(ax, height=5)
+    shares = matrix.drop(columns="customers").iloc[:, 1:max_periods + 1] * 100
+    shares.index = shares.index.astype(str)
+    sns.heatmap(shares, ax=ax, cmap="Blues", cbar_kws={"label": "% of cohort buying"}, vmin=0)
+    ax.set(xlabel="months since first purchase", ylabel="cohort (month of first purchase)",
+           title="Cohorts: who comes back, month by month")
+    return ax
+
+
+def drivers_chart(drivers: pd.DataFrame, ax=None):
+    """Importance of each driver (share of explained variance) with its bootstrap interval."""
+    ax = _axes(ax)
+    data = drivers.sort_values("importance")
+    labels = data["driver"].str.replace("attr_", "", regex=False).str.replace("_", " ")
+    ax.barh(labels, 100 * data["importance"], color=BRAND)
+    ax.errorbar(100 * data["importance"], labels, xerr=[100 * (data["importance"] - data["ci_low"]),
+                                                         100 * (data["ci_high"] - data["importance"])],
+                fmt="none", color="black", capsize=4)
+    ax.set(xlabel="% of the explained variation in NPS", ylabel="", title="What drives NPS (95% intervals)")
+    return ax
+
+
+def stage_funnel(funnel: pd.DataFrame, ax=None):
+    """Customers reaching each 5A stage (aware -> advocate)."""
+    ax = _axes(ax)
+    ax.bar(funnel["stage"].astype(str), funnel["customers"], color=BRAND)
+    ax.set(xlabel="journey stage (Kotler's 5A)", ylabel="customers reaching the stage",
+           title="The customer journey: how far customers go")
+    return ax
+
+
+def estimates_compared(details: pd.DataFrame, truth_label: str = "pct_per_10nps", ax=None):
+    """Naive vs within-location estimates side by side, to show what confounding does."""
+    ax = _axes(ax, height=3)
+    ax.barh(details["estimate"], details[truth_label], color=[BRAND, "#8c8c8c", "#d9a441"][: len(details)])
+    ax.set(xlabel="% revenue change per +10 NPS points", ylabel="", title="Same data, different designs")
+    return ax

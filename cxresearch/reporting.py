@@ -1,0 +1,366 @@
+"""Run the report suite: papermill executions in parallel, HTML for leadership, index, manifest, atomic publish.
+
+    cxresearch run --config reports.yaml --data data/sample --out reports --workers 2
+
+A run is described by a YAML config (see reports.yaml): the data source, default parameters, the
+notebooks and which one fans out over which locations. Every parameter is checked against the
+notebook's declared ones before any kernel starts. Each notebook runs in its own kernel; a failure
+is kept (its executed copy shows the error), reported, and does not stop the others. The run is
+written to a hidden temporary folder and published by one atomic rename, then `latest` is switched
+to it, so a reader never sees a half-written run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import html
+import json
+import logging
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from . import __version__
+
+TYPE_CHECKS = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "Optional[str]": (str, type(None)),
+               "Optional[int]": (int, type(None)), "Optional[float]": (int, float, type(None))}
+
+
+class ConfigError(ValueError):
+    """The run config or a parameter is wrong; raised before any notebook runs."""
+
+
+@dataclass
+class Job:
+    """One notebook execution: which notebook, under which name, with which parameters."""
+
+    name: str
+    notebook: str
+    parameters: dict
+    group: str = ""
+    status: str = "pending"
+    duration_s: float = 0.0
+    error: str = ""
+    output: str = ""
+    html: str = ""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    folder: Path
+    jobs: list[Job] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Job]:
+        return [j for j in self.jobs if j.status != "ok"]
+
+    @property
+    def index(self) -> Path:
+        return self.folder / "index.html"
+
+
+# --- config and planning ---------------------------------------------------------------------------
+
+def load_config(path) -> dict:
+    """Read and check a run config; paths in it are relative to the config file."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the run config ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    unknown = set(config) - {"data", "mapping", "out", "parameters", "notebooks", "workers"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; expected data, mapping, out, "
+                          "parameters, notebooks, workers")
+    if not config.get("notebooks"):
+        raise ConfigError(f"{path}: no notebooks listed")
+    base = path.resolve().parent
+    for entry in config["notebooks"]:
+        if not {"name", "notebook"} <= set(entry):
+            raise ConfigError(f"{path}: each notebook needs a name and a notebook path; got {entry}")
+        entry["notebook"] = str((base / entry["notebook"]).resolve())
+        if not Path(entry["notebook"]).is_file():
+            raise ConfigError(f"{path}: notebook {entry['notebook']} does not exist")
+    config["_base"] = str(base)
+    return config
+
+
+def plan(config: dict, data: str, only=None, locations=None, dataset=None) -> list[Job]:
+    """The jobs of a run: one per notebook, one per location for a fan-out notebook."""
+    only = set(only or [])
+    names = {e["name"] for e in config["notebooks"]}
+    if only - names:
+        raise ConfigError(f"--only names unknown notebook(s) {', '.join(sorted(only - names))}; "
+                          f"the config has {', '.join(sorted(names))}")
+    jobs = []
+    for entry in config["notebooks"]:
+        if only and entry["name"] not in only:
+            continue
+        params = dict(entry.get("parameters") or {})
+        fan = entry.get("fan_out")
+        if not fan:
+            jobs.append(Job(entry["name"], entry["notebook"], params, group="topic"))
+            continue
+        for location in _fan_out_locations(fan, locations, dataset, params):
+            jobs.append(Job(f"{entry['name']}-{location}", entry["notebook"],
+                            params | {fan.get("parameter", "location_id"): location}, group=entry["name"]))
+    return jobs
+
+
+def _fan_out_locations(fan: dict, override, dataset, params) -> list[str]:
+    """Which locations a fan-out covers: 'all', a list, or {below_funnel: N} (the N lowest flagged below)."""
+    if override:
+        return list(override)
+    which = fan.get("locations", "all")
+    if isinstance(which, list):
+        return [str(x) for x in which]
+    if which == "all":
+        return sorted(dataset.locations["location_id"])
+    if isinstance(which, dict) and "below_funnel" in which:
+        from .scorecard import location_scorecard
+
+        card = location_scorecard(dataset, min_n=params.get("min_n", 30))
+        below = card[card["funnel_flag"] == "below"].sort_values("nps_shrunk")
+        return list(below["location_id"].head(int(which["below_funnel"])))
+    raise ConfigError(f"fan_out locations must be 'all', a list of ids or {{below_funnel: N}}; got {which!r}")
+
+
+def validate_parameters(jobs: list[Job], defaults: dict | None = None, notebooks=()) -> None:
+    """Every parameter must be declared by its notebook with a matching type, and every default
+    parameter by at least one notebook of the run (a typo would otherwise do nothing). Checked
+    before any kernel starts."""
+    import papermill as pm
+
+    declared_by = {}
+    problems = []
+    for notebook in [job.notebook for job in jobs] + list(notebooks):
+        if notebook not in declared_by:
+            declared_by[notebook] = pm.inspect_notebook(notebook)
+    anywhere = set().union(*[set(d) for d in declared_by.values()]) if declared_by else set()
+    for name in sorted(set(defaults or {}) - anywhere):
+        problems.append(f"parameters: unknown parameter {name!r}; no notebook of this run declares it "
+                        f"(declared: {', '.join(sorted(anywhere))})")
+    for job in jobs:
+        declared = declared_by[job.notebook]
+        for name, value in job.parameters.items():
+            if name not in declared:
+                problems.append(f"{job.name}: unknown parameter {name!r}; {Path(job.notebook).name} declares "
+                                f"{', '.join(declared)}")
+                continue
+            kind = declared[name]["inferred_type_name"]
+            allowed = TYPE_CHECKS.get(kind)
+            if allowed and (not isinstance(value, allowed) or (kind == "int" and isinstance(value, bool))):
+                problems.append(f"{job.name}: parameter {name!r} must be {kind}, got {type(value).__name__} {value!r}")
+    if problems:
+        raise ConfigError("invalid parameters:\n  " + "\n  ".join(problems))
+
+
+# --- execution ---------------------------------------------------------------------------------------
+
+def execute(job: Job, folder: str) -> Job:
+    """Run one notebook with papermill and render its HTML; never raises (the job records the failure)."""
+    import papermill as pm
+
+    started = time.perf_counter()
+    output = Path(folder) / "notebooks" / f"{job.name}.ipynb"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pm.execute_notebook(job.notebook, str(output), parameters=job.parameters, cwd=str(Path(job.notebook).parent),
+                            progress_bar=False, log_output=False, kernel_name="python3")
+        job.status = "ok"
+    except pm.PapermillExecutionError as exc:
+        job.status, job.error = "failed", f"{exc.ename}: {exc.evalue}"
+    except Exception as exc:  # noqa: BLE001 - a broken kernel or notebook must not stop the run
+        job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+    job.output = str(output.relative_to(folder)) if output.exists() else ""
+    if output.exists():
+        job.html = str(render_html(output, Path(folder) / "html" / f"{job.name}.html").relative_to(folder))
+    job.duration_s = round(time.perf_counter() - started, 2)
+    return job
+
+
+def render_html(notebook: Path, target: Path) -> Path:
+    """HTML for readers: every code input and prompt hidden, outputs and prose kept."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter.log.setLevel(logging.ERROR)  # nbconvert warns about image alt text on every chart
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def run(config_path="reports.yaml", data=None, out=None, workers: int | None = None, only=None, locations=None,
+        retry_failed: str | None = None, progress: bool = True) -> RunResult:
+    """Execute the suite and publish it under `out/<run_id>`, with `out/latest` pointing to it.
+
+    With `retry_failed=RUN_ID` only the notebooks that failed in that run are executed again; the
+    others are copied from it into the new run.
+    """
+    from .brand import brand_results, fingerprint
+    from .ingest import load_dataset
+
+    config = load_config(config_path)
+    base = Path(config["_base"])
+    data = str(Path(data).resolve() if data else (base / config.get("data", "data/sample")).resolve())
+    out = (Path(out) if out else base / config.get("out", "reports")).resolve()
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    staging = out / f".tmp-{run_id}"
+    dataset = load_dataset(data, mapping=config.get("mapping"))
+    jobs = plan(config, data, only, locations, dataset)
+    reused = _mark_reused(jobs, _previous_run(out, retry_failed)) if retry_failed else []
+    pending = [j for j in jobs if j.status == "pending"]
+    defaults = config.get("parameters") or {}
+    for job in pending:
+        _fill_run_parameters(job, defaults, data, config.get("mapping"), staging / "_cache")
+    validate_parameters(pending, defaults, [e["notebook"] for e in config["notebooks"]])  # before any kernel starts
+    started = time.perf_counter()
+    staging.mkdir(parents=True)
+    params = config.get("parameters") or {}
+    brand_results(dataset, horizon_days=params.get("horizon_days", 180), min_n=params.get("min_n", 30),
+                  period=params.get("period", "Q"), cache_dir=staging / "_cache", fingerprint=fingerprint(data),
+                  seed=params.get("seed", 0))
+    if reused:
+        _copy_reused(out / retry_failed, staging, reused)
+    finished = _execute_all(pending, staging, workers or int(config.get("workers", 2)), progress)
+    jobs = sorted(reused + finished, key=lambda j: (j.group != "topic", j.name))
+    for job in jobs:
+        if "cache_dir" in job.parameters:
+            job.parameters["cache_dir"] = "<run>/_cache"  # removed after the run; the manifest should not name it
+    manifest = _manifest(run_id, config, data, jobs, time.perf_counter() - started, retry_failed)
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    (staging / "index.html").write_text(_index_html(manifest), encoding="utf-8")
+    shutil.rmtree(staging / "_cache", ignore_errors=True)
+    final = out / run_id
+    os.rename(staging, final)  # atomic publish
+    _point_latest(out, run_id)
+    return RunResult(run_id, final, jobs)
+
+
+def _fill_run_parameters(job: Job, defaults: dict, data: str, mapping, cache: Path) -> None:
+    """Give a notebook the config's default parameters, the data source, mapping and shared cache,
+    each where the notebook declares it (its own parameters in the config always apply)."""
+    import papermill as pm
+
+    declared = pm.inspect_notebook(job.notebook)
+    job.parameters = {k: v for k, v in defaults.items() if k in declared} | job.parameters
+    if "data" in declared:
+        job.parameters.setdefault("data", data)
+    if mapping is not None and "mapping" in declared:
+        job.parameters.setdefault("mapping", str(mapping))
+    if "cache_dir" in declared:
+        job.parameters["cache_dir"] = str(cache)
+
+
+def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool) -> list[Job]:
+    from tqdm.auto import tqdm
+
+    done = []
+    bar = tqdm(total=len(jobs), desc="reports", unit="nb", disable=not progress)
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(execute, job, str(staging)): job for job in jobs}
+        for future in as_completed(futures):
+            job = future.result()
+            done.append(job)
+            bar.set_postfix_str(f"{job.name}: {job.status}")
+            bar.update(1)
+    bar.close()
+    return done
+
+
+def _previous_run(out: Path, run_id: str) -> dict:
+    manifest = out / run_id / "manifest.json"
+    if not manifest.is_file():
+        raise ConfigError(f"--retry-failed: no run {run_id} under {out} (no {manifest})")
+    return {n["name"]: n for n in json.loads(manifest.read_text())["notebooks"]}
+
+
+def _mark_reused(planned: list[Job], previous: dict) -> list[Job]:
+    """Jobs that succeeded in the earlier run: marked ok with its outputs, to be copied, not re-executed."""
+    reused = []
+    for job in planned:
+        old = previous.get(job.name)
+        if old and old["status"] == "ok":
+            job.status, job.output, job.html, job.duration_s = "ok", old["output"], old["html"], old["duration_s"]
+            job.parameters = old["parameters"]
+            reused.append(job)
+    return reused
+
+
+def _copy_reused(source: Path, staging: Path, jobs: list[Job]) -> None:
+    for job in jobs:
+        for relative in (job.output, job.html):
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / relative, target)
+
+
+def _point_latest(out: Path, run_id: str) -> None:
+    """Switch out/latest to the new run atomically (a symlink replaced by rename)."""
+    temporary = out / f".latest-{run_id}"
+    temporary.symlink_to(run_id)
+    os.replace(temporary, out / "latest")
+
+
+# --- manifest and index ----------------------------------------------------------------------------
+
+def _git_commit(folder: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _inputs(data: str) -> list[dict]:
+    files = []
+    for file in sorted(Path(data).iterdir()):
+        if file.is_file():
+            files.append({"file": file.name, "bytes": file.stat().st_size,
+                          "sha256": hashlib.sha256(file.read_bytes()).hexdigest()})
+    return files
+
+
+def _manifest(run_id, config, data, jobs, seconds, retry_of) -> dict:
+    return {"run_id": run_id, "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "package_version": __version__, "git_commit": _git_commit(Path(config["_base"])),
+            "retry_of": retry_of, "duration_s": round(seconds, 1), "data": data, "inputs": _inputs(data),
+            "config": {k: v for k, v in config.items() if not k.startswith("_")},
+            "status": "failed" if any(j.status != "ok" for j in jobs) else "ok",
+            "notebooks": [asdict(j) for j in jobs]}
+
+
+def _index_html(manifest: dict) -> str:
+    rows = []
+    for job in manifest["notebooks"]:
+        link = f'<a href="{html.escape(job["html"])}">{html.escape(job["name"])}</a>' if job["html"] else html.escape(job["name"])
+        badge = '<span class="ok">ok</span>' if job["status"] == "ok" else '<span class="failed">failed</span>'
+        error = f'<div class="error">{html.escape(job["error"])}</div>' if job["error"] else ""
+        rows.append(f"<tr><td>{link}{error}</td><td>{badge}</td><td>{job['duration_s']:.1f} s</td>"
+                    f'<td><a href="{html.escape(job["output"])}">notebook</a></td></tr>')
+    ok = sum(j["status"] == "ok" for j in manifest["notebooks"])
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>CX reports {html.escape(manifest['run_id'])}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}} table{{border-collapse:collapse;width:100%}}
+td,th{{padding:.35rem .6rem;border-bottom:1px solid #ddd;text-align:left}} .ok{{color:#1b7837;font-weight:bold}}
+.failed{{color:#c51b7d;font-weight:bold}} .error{{color:#c51b7d;font-size:.85em}}</style></head>
+<body><h1>Customer-experience reports</h1>
+<p>Run <b>{html.escape(manifest['run_id'])}</b>, {html.escape(manifest['created_utc'])}; cxresearch {html.escape(manifest['package_version'])};
+data {html.escape(Path(manifest['data']).name)}; {ok} of {len(manifest['notebooks'])} reports ok.
+Start with the executive summary. Details of the run: <a href="manifest.json">manifest.json</a>.</p>
+<table><thead><tr><th>Report</th><th>Status</th><th>Time</th><th>Executed notebook</th></tr></thead>
+<tbody>{''.join(rows)}</tbody></table></body></html>
+"""
