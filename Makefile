@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DATA   ?= data/sample
 
-.PHONY: reports test test-fast sample bench clean venv
+.PHONY: reports test test-fast sample notebooks bench clean venv
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ test-fast: $(STAMP)
 ## Regenerate the committed sample brand (deterministic: same seed, same files).
 sample: $(STAMP)
 	$(BIN)/cxresearch synth --locations 60 --customers 20000 --seed 7 --out data/sample --force
+
+## Re-execute the notebooks on data/sample and store their outputs (what nbval checks).
+notebooks: $(STAMP)
+	cd notebooks && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace *.ipynb
 
 ## Benchmarks print figures; they are not part of the tests.
 bench: $(STAMP)

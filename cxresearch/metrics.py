@@ -453,3 +453,15 @@ def _change_with_interval(wide: pd.DataFrame, metric: str, min_n: int) -> pd.Dat
     out["suppressed"] = suppressed
     return out.drop(columns=[c for c in out.columns if c.endswith(("_ci_low_from", "_ci_high_from",
                                                                     "_ci_low_to", "_ci_high_to"))])
+
+
+def readable_trend(responses: pd.DataFrame, metric: str = "nps", period: str = "Q", min_n: int = DEFAULT_MIN_N,
+                   coarser=("Y",), level: float = 0.95) -> tuple[pd.DataFrame, str]:
+    """`metric` over time at the finest of `period`, then `coarser` periods, where at least half the
+    periods reach `min_n` (a small location's quarters are mostly suppressed; its years may not be).
+    Returns the summary and the period used."""
+    for candidate in (period, *coarser):
+        table = summarize(responses, period=candidate, metrics=metric, min_n=min_n, level=level)
+        if len(table) and table[metric].notna().mean() >= 0.5:
+            return table, candidate
+    return table, candidate

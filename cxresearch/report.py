@@ -38,8 +38,11 @@ def effect_sentence(effect) -> str:
     """One plain sentence for a model's headline effect, with its interval and what it rests on."""
     sizes = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in effect.n.items()
                       if k in ("customers", "locations", "location_periods"))
-    value = with_interval(effect.estimate, effect.ci_low, effect.ci_high, digits=1, signed=True)
-    return f"**{effect.name}: {value} {effect.unit}** ({sizes})."
+    tail = "%" if effect.unit == "%" else ""  # percentages carry the sign on every number
+    unit = "" if tail else f" {effect.unit}"
+    value = (f"{number(effect.estimate, 1, signed=True)}{tail}{unit} (95% CI {number(effect.ci_low, 1, signed=True)}{tail}"
+             f" to {number(effect.ci_high, 1, signed=True)}{tail})")
+    return f"**{effect.name}: {value}** ({sizes})."
 
 
 def significance(low, high) -> str:
@@ -63,11 +66,14 @@ def table(frame: pd.DataFrame, columns: dict[str, tuple[str, object]]) -> HTML:
 
     Deterministic output (no random ids), so nbval can check it.
     """
+    headers = [header for header, _ in columns.values()]
+    if len(set(headers)) != len(headers):
+        raise ValueError(f"table headers must be unique: {headers}")
     shown = frame[list(columns)].copy()
-    formatters = {col: (fmt if callable(fmt) else (lambda v, f=fmt: f.format(v) if pd.notna(v) else "—"))
-                  for col, (_, fmt) in columns.items()}
-    html = shown.to_html(index=False, formatters=formatters, border=0, classes="cx-table", na_rep="—",
-                         escape=True, header=[h for h, _ in columns.values()])
+    shown.columns = headers
+    formatters = {header: (fmt if callable(fmt) else (lambda v, f=fmt: f.format(v) if pd.notna(v) else "—"))
+                  for header, fmt in columns.values()}
+    html = shown.to_html(index=False, formatters=formatters, border=0, classes="cx-table", na_rep="—", escape=True)
     return HTML(html)
 
 
