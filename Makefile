@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DATA   ?= data/sample
 
-.PHONY: reports test test-fast sample notebooks bench clean venv
+.PHONY: reports test test-fast sample notebooks bench clean venv browser
 
 venv: $(STAMP)
 
@@ -21,13 +21,24 @@ $(STAMP): pyproject.toml
 reports: $(STAMP)
 	$(BIN)/cxresearch run --data $(DATA)
 
-## The whole test suite.
-test: $(STAMP)
+## The whole test suite: library tests, nbval over the notebooks, and a headless-browser check.
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+## Headless Chromium for the browser test: installed from Debian's packages when missing and
+## possible (root with apt); otherwise that one test is skipped with a message saying so.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium and chromium-driver for the browser test"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+	      >/dev/null 2>&1 || echo "note: could not install chromium; the browser test will be skipped"; \
+	  else echo "note: chromium not installed and no root apt; the browser test will be skipped"; fi; \
+	fi
 
 ## Quick loop while developing: skip tests marked slow.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" tests
 
 ## Regenerate the committed sample brand (deterministic: same seed, same files).
 sample: $(STAMP)
@@ -41,6 +52,9 @@ notebooks: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/synth.py
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/metrics.py
+	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/recovery.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -428,14 +428,15 @@ def ex_effect(dataset_or_panel, period: str = "Q", level: float = 0.95) -> Effec
         raise ValueError("the EX -> NPS panel needs at least 3 locations with EX and NPS in 2+ periods")
     demeaned = two_way_demean(data, ["nps", "ex"], "location_id", "period")
     fit = sm.WLS(demeaned["nps"], demeaned["ex"] / 10, weights=data["nps_n"]).fit(
-        cov_type="cluster", cov_kwds={"groups": pd.factorize(data["location_id"])[0]})
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(data["location_id"])[0]}, use_t=True)
     b, se = float(fit.params.iloc[0]), float(fit.bse.iloc[0])
-    z = mx.z_value(level)
+    z = stats.t.ppf(0.5 + level / 2, data["location_id"].nunique() - 1)  # t with clusters - 1 df: fewer clusters, wider
     return Effect(name="NPS change per +10 points of employee experience (within location)", estimate=b,
                   ci_low=b - z * se, ci_high=b + z * se, se=se, unit="NPS points",
                   n={"locations": int(data["location_id"].nunique()), "periods": int(data["period"].nunique()),
                      "location_periods": int(len(data))}, level=level,
-                  method="NPS on EX with location and period fixed effects, weighted by responses; SE clustered by location.",
+                  method=("NPS on EX with location and period fixed effects, weighted by responses; SE clustered by "
+                          "location with a t interval on (locations - 1) degrees of freedom."),
                   caveats="Observational: EX and CX may both follow a third change at the location (a new manager, a refit).",
                   model=fit)
 

@@ -270,7 +270,8 @@ def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool) -
 
     done = []
     bar = tqdm(total=len(jobs), desc="reports", unit="nb", disable=not progress)
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_quiet_kernels,
+                             initargs=(str(staging / "kernels.log"),)) as pool:
         futures = {pool.submit(execute, job, str(staging)): job for job in jobs}
         for future in as_completed(futures):
             job = future.result()
@@ -279,6 +280,13 @@ def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool) -
             bar.update(1)
     bar.close()
     return done
+
+
+def _quiet_kernels(log_path: str) -> None:
+    """Send the worker's (and so its kernels') stderr to the run's kernels.log instead of the terminal."""
+    handle = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(handle, 2)
+    os.close(handle)
 
 
 def _previous_run(out: Path, run_id: str) -> dict:
