@@ -74,7 +74,7 @@ def cmd_run(args) -> int:
     print(f"{ok} of {len(result.jobs)} reports ok; run {result.run_id}")
     for job in result.failed:
         print(f"  FAILED {job.name}: {job.error}  (see {result.folder / job.output})")
-    print(f"open {result.index}")
+    print(f"open {result.folder.parent / 'latest' / 'index.html'}  (this run: {result.index})")
     return 1 if result.failed else 0
 
 

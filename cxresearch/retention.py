@@ -51,7 +51,8 @@ def customer_table(dataset, horizon_days: int = 180, anchor: str = "first_purcha
         raise ValueError("customer_table needs transactions; the dataset has none")
     end = pd.Timestamp(as_of, tz="UTC") if as_of is not None and pd.Timestamp(as_of).tzinfo is None else (
         pd.Timestamp(as_of) if as_of is not None else tx["occurred_at"].max())
-    tx = tx[tx["occurred_at"] <= end].sort_values(["customer_id", "occurred_at"], kind="stable").reset_index(drop=True)
+    if tx["occurred_at"].max() > end:
+        tx = tx[tx["occurred_at"] <= end]
     index = PurchaseIndex(tx)
     if anchor == "first_purchase":
         table = _first_purchase_anchors(tx, index, dataset.responses, score_window_days)
@@ -62,16 +63,25 @@ def customer_table(dataset, horizon_days: int = 180, anchor: str = "first_purcha
 
 
 class PurchaseIndex:
-    """Transactions sorted by (customer, time) with a composite key for vectorized searches."""
+    """Purchases ordered by (customer, time) as plain arrays, with a composite key for vectorized searches.
+
+    Only integer and float arrays are sorted (customer codes, seconds, revenue); the string columns
+    of the transactions are never copied, which keeps memory near the input's own size.
+    """
 
     def __init__(self, tx: pd.DataFrame):
-        self.codes, self.customers = pd.factorize(tx["customer_id"], sort=True)
-        self.times = tx["occurred_at"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()  # naive UTC, fast to index
-        self.origin = int(_seconds(tx["occurred_at"]).min()) - 10 * 365 * 86400  # keeps offsets positive
-        self.key = self._key(self.codes, _seconds(tx["occurred_at"]))
-        self.revenue_cumsum = np.concatenate([[0.0], np.cumsum(tx["revenue"].to_numpy(dtype="float64"))])
-        self.tx = tx
-        self.totals = tx.groupby("customer_id", sort=True).agg(purchases=("revenue", "size"), revenue=("revenue", "sum"))
+        codes, self.customers = pd.factorize(tx["customer_id"], sort=True)
+        seconds = _seconds(tx["occurred_at"])
+        self.order = np.lexsort((seconds, codes))  # positions in tx, by customer then time
+        self.codes = codes[self.order]
+        self.origin = int(seconds.min()) - 10 * 365 * 86400  # keeps offsets positive
+        self.key = self._key(self.codes, seconds[self.order])
+        self.times = (seconds[self.order]).astype("datetime64[s]")  # naive UTC, fast to index
+        revenue = tx["revenue"].to_numpy(dtype="float64")
+        self.revenue_cumsum = np.concatenate([[0.0], np.cumsum(revenue[self.order])])
+        self.totals = pd.DataFrame({"purchases": np.bincount(codes, minlength=len(self.customers)),
+                                    "revenue": np.bincount(codes, weights=revenue, minlength=len(self.customers))},
+                                   index=pd.Index(self.customers, name="customer_id"))
 
     def _key(self, codes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
         """Sortable (customer, time) key: customer code in the high bits, seconds since origin below (2^34 s ~ 544 y)."""
@@ -95,10 +105,10 @@ def _seconds(stamps: pd.Series) -> np.ndarray:
 
 
 def _first_purchase_anchors(tx, index, responses, score_window_days) -> pd.DataFrame:
-    first = ~tx["customer_id"].duplicated()
-    anchors = tx.loc[first, ["customer_id", "location_id", "occurred_at", "channel"]].rename(
-        columns={"location_id": "anchor_location_id", "occurred_at": "anchor_at", "channel": "anchor_channel"})
-    anchors = anchors.reset_index(drop=True)
+    first = np.flatnonzero(np.r_[True, index.codes[1:] != index.codes[:-1]])  # each customer's first purchase
+    rows = tx.iloc[index.order[first]]
+    anchors = pd.DataFrame({"customer_id": rows["customer_id"].to_numpy(), "anchor_at": rows["occurred_at"].array,
+                            "anchor_location_id": rows["location_id"].array, "anchor_channel": rows["channel"].array})
     return _attach_scores(anchors, index, responses, score_window_days)
 
 
@@ -122,7 +132,7 @@ def _next_time(index, codes, positions) -> pd.Series:
     valid[valid] = index.codes[positions[valid]] == codes[valid]
     times = np.full(len(codes), np.datetime64("NaT"), dtype=index.times.dtype)
     times[valid] = index.times[positions[valid]]
-    return pd.Series(times).dt.tz_localize("UTC")
+    return pd.Series(times).astype("datetime64[us]").dt.tz_localize("UTC")
 
 
 def _response_anchors(responses, index, end) -> pd.DataFrame:
