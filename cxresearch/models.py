@@ -325,8 +325,8 @@ def _errors_in_x_slope(y: np.ndarray, x: np.ndarray, noise: np.ndarray) -> tuple
 
 
 def _panel_sample(panel: pd.DataFrame, y: str, x: str, min_responses: int) -> pd.DataFrame:
-    data = panel[panel[x].notna() & panel[y].notna() & (panel.get(f"{x.replace('_lag', '')}_n_lag", panel.get("nps_n", 0)) >= 0)]
-    if min_responses and "nps_n_lag" in data and x == "nps_lag":
+    data = panel[panel[x].notna() & panel[y].notna()]
+    if min_responses and x == "nps_lag":
         data = data[data["nps_n_lag"] >= min_responses]
     # keep locations seen in at least two periods: a single period carries no within-location variation
     seen = data.groupby("location_id")["period"].transform("size")

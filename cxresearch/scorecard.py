@@ -41,7 +41,7 @@ def location_scorecard(dataset, min_n: int = mx.DEFAULT_MIN_N, period: str = "Q"
     card["responses"] = card["responses"].fillna(0).astype("int64")
     card["channels"] = card["channels"].fillna(0).astype("int64")
     ready = card.rename(columns={"responses": "n", "shrunk": "nps_shrunk"})
-    levels = journey.maturity_levels(ready.assign(ces_easy_share=ready["ces_easy_share"], csat=ready["csat"]), min_n=min_n)
+    levels = journey.maturity_levels(ready, min_n=min_n)
     card[["level", "level_name", "next_step"]] = levels[["level", "level_name", "next_step"]].to_numpy()
     card["level"] = card["level"].astype("int64")
     return card.rename(columns={"shrunk": "nps_shrunk"}).sort_values("rank").reset_index(drop=True)
