@@ -8,7 +8,7 @@
 Estimators (retention models, revenue panels, key drivers, location shrinkage) are tested by
 generating a brand whose effects are known and checking that they recover them. Every value in
 `Truth` is the population quantity its estimand converges to with infinite data, computed in
-closed form from the model below (normal CDFs, no simulation), except the observed-scale key-driver
+closed form from the model below (normal and binomial CDFs, no simulation), except the observed-scale key-driver
 figures, which come from a large fixed-seed internal sample.
 
 The generative model
@@ -36,11 +36,16 @@ before the window (index 0) whose NPS drives spend in the first quarter.
    Segment and channel do not enter the experience, so this holds for every purchase there.
 4. Customers arrive over the window (monthly seasonality, a Q4 peak), each with a home location
    (chosen in proportion to traffic) and a segment (mix depends on the home format), and make their
-   first purchase at home. After every purchase with NPS group g at (l, k), the customer returns with
-   probability rho_g + delta_x + c_lk, otherwise never; if they return, the next purchase follows
-   after Exponential(rate_x) days (no seasonality), at home or, with probability 1 - home_share,
-   at another location of the home region. x = (home region, home format, segment).
-   Hence P(next purchase within H days | g, x, c) = (rho_g + delta_x + c) * (1 - exp(-rate_x H)).
+   first purchase at home. Purchases are simulated in passes: pass 1 is every customer's first
+   purchase, pass r + 1 the next purchase of those who returned after pass r. After a purchase with
+   NPS group g at (l, k) in pass r, the customer returns with probability
+   clip(rho_g + delta_x + c_lkr, 0, 1), otherwise never, where the return shift
+   c_lkr = sum_g (p_g(l, h=0) - share_g(l, k, r)) rho_g uses the REALIZED group shares of the
+   pass-r purchases at (l, k) (its expectation is c_lk = sum_g (p_g(l, h=0) - p_g(l, k)) rho_g).
+   If they return, the next purchase follows after Exponential(rate_x) days (no seasonality), at
+   home or, with probability 1 - home_share, at another location of the home region.
+   x = (home region, home format, segment). Hence
+   P(next purchase within H days | g, x, c) = clip(rho_g + delta_x + c) * (1 - exp(-rate_x H)).
 5. Spend. log revenue of a purchase = level(format, region, location, segment, month of year)
    + gamma * (true NPS of the location in the previous quarter - 30)/10 + N(0, spend_sd^2).
    Spend does not depend on the purchase's own experience.
@@ -51,26 +56,50 @@ before the window (index 0) whose NPS drives spend in the first quarter.
 
 Why the revenue truth is exact
 ------------------------------
-If a quarter's service fluctuation h_lk moved the location's repeat purchases, that retention
-channel would add to the within-location revenue effect and the truth would not be gamma. The
-return shift c_lk = sum_g (p_g(l, h=0) - p_g(l, k)) rho_g cancels it: the probability that a
-purchase at (l, k) is followed by another, averaged over the NPS groups, is sum_g p_g(l, h=0) rho_g,
-whatever h_lk is, and waiting times and locations do not depend on the group. So the whole
-transaction process (who buys, where, when) is independent of the within-location fluctuations,
-and the within-location variation of log quarterly revenue is gamma * NPS_{l,k-1}/10 plus noise that
-is independent of it. A location + quarter fixed-effects regression of log revenue on the previous
-quarter's true NPS therefore estimates gamma (per 10 points) without bias. The NPS group still
-decides *who* comes back (promoters more often than detractors, by rho_P - rho_D, which c does not
-change), and persistent quality still moves how many come back across locations.
+If a quarter's experiences moved the location's repeat purchases, that retention channel would
+add to the within-location revenue effect and the truth would not be gamma. Two things could move
+them: the expected quality fluctuation h_lk, and the luck of the draw, a location-quarter whose
+purchases happen to contain more promoters than p(l, k) says. Measured NPS is a survey of those same
+purchases, so it tracks that luck, and an estimator on measured NPS would pick the channel up. The
+return shift cancels both: within a pass cohort (the n purchases of pass r at (l, k), all drawn
+before any of their returns), sum_i (rho_g(i) + c_lkr) = n sum_g p_g(l, h=0) rho_g identically, so
+the cohort's expected number of returns is n sum_g p_g(l, h=0) rho_g + sum_i delta_x(i), whatever
+h_lk and whatever groups were realized. (Which purchases return still depends on their groups, but
+groups are independent of customers' covariates, so the expected spend, timing and places of the
+returns do not depend on the groups either.) Passes, not quarters, are the cohorts because a
+return can land in the same location-quarter: the shift of a quarter's early purchases cannot wait
+for the mix of purchases they themselves generate. Summed over passes, the expected number of
+follow-on purchases of a location-quarter does not depend on its realized experience mix.
+
+The one departure is the clip to [0, 1], which binds only in small cohorts whose realized mix is far
+from p(l, k) (a few dozen purchases or fewer; with the default parameters the unclipped value
+exceeds 1 only for promoters among many detractors). In a brand of 100 locations x 400,000
+customers, where a pass-1 cohort has about 500 purchases, it binds for about 1 purchase in 100,000
+and removes about 1e-7 expected returns per purchase. So, in expectation, the transaction process
+(who buys, where, when) does not depend on the experiences at all, and the within-location
+variation of log quarterly revenue is gamma * NPS_{l,k-1}/10 plus noise mean-independent of both the
+true and the measured NPS. A location + quarter fixed-effects regression of log revenue on the
+previous quarter's true NPS therefore estimates gamma (per 10 points) without bias, and one on
+measured NPS does too once corrected for survey noise. The NPS group still decides *who* comes back
+(promoters more often than detractors, by rho_P - rho_D times 1 - 1/n: a purchase's own group is
+part of the mix its cohort's shift compensates), and persistent quality still moves how many come
+back across locations.
 
 The other truths
 ----------------
 Retention: the truth is P(ret within H | first-purchase group g, x) with x = (home region, home
 format, segment), averaged over all generated customers (standardized to their covariate mix).
-Within a cell x that probability is (rho_g + delta_x + E[c | g, x]) F_x, where E[c | g, x] averages
-the return shift over the cell's first purchases weighted by p_g(l, k), all known exactly. The gap
-promoter - detractor is the average marginal effect; retention_gap_pp_structural holds c fixed,
-(rho_P - rho_D) F_x averaged, and differs from it by about a tenth of a point.
+First purchases are pass 1, so a customer's cohort is the n customers with the same home and first
+quarter (n fixed by arrivals, not by experiences). For a first purchase of group g that cohort's
+other n - 1 groups are iid p(l, k), and P(return | g, customer) =
+E clip(rho_g + delta_x + base_l - (rho_g + S)/n, 0, 1), base_l = sum_g p_g(l, h=0) rho_g and S the
+sum of rho over the others; without the clip this is rho_g + delta_x + c_lk - (rho_g - p(l, k)'rho)/n.
+The clip is added exactly (binomial CDFs over the cohort's counts, terms below 1e-16 dropped).
+Within a cell x, P(ret | g, x) is F_x times the average of that over the cell's first purchases
+weighted by p_g(l, k). The gap promoter - detractor is the average marginal effect;
+retention_gap_pp_structural, (rho_P - rho_D) F_x averaged, holds c fixed: the gap is smaller by
+about a tenth of a point plus the structural gap times the customers' mean 1/n (about 1 point in a
+brand of 12 locations x 3,000 customers, 0.06 with 100 x 400,000).
 
 EX: within a location and over quarters, true NPS moves with EX by kappa * dNPS/dM per 10 EX
 points; the truth averages this derivative over location-quarters in the window (the fixed-effects
@@ -207,14 +236,16 @@ class Truth:
     NPS: brand_nps (-100..100, expected NPS of a response in the window); location_nps (per
     location: nps over the window, nps_persistent at zero within-location fluctuation, region,
     format, transactions); location_quarter_nps (per location x quarter, including the quarter
-    before the window: quarter_start, in_window, ex_score, nps, nps_previous, return_shift,
+    before the window: quarter_start, in_window, ex_score, nps, nps_previous, return_shift (the
+    expected shift c_lk; each pass cohort's realized shift depends on its realized mix),
     transactions).
 
     Retention (within horizon_days of the first purchase, by the NPS group of its experience):
     retention_by_group, proportions P(ret | group, x) averaged over all customers' covariates
     x = (home region, home format, segment); retention_gap_pp = promoter minus detractor in
     percentage points (the average marginal effect); retention_gap_pp_by_region (by home region);
-    retention_gap_pp_structural, the gap with the return shift held fixed (about 0.1 pp apart).
+    retention_gap_pp_structural, the gap with the return shift held fixed (larger by about 0.1 pp plus
+    the structural gap times the mean of 1/n, n the customer's first-purchase cohort: see the module).
 
     Revenue: revenue_log_per_10nps, the location + quarter fixed-effects coefficient of log quarterly
     revenue on the previous quarter's true NPS, per 10 points (= 10 x the per-point coefficient);
@@ -528,6 +559,8 @@ def _make_customers(n: int, loc: dict, p: SynthParams, rng: np.random.Generator,
 
 
 def _check_return_probabilities(exp: _Experience, p: SynthParams) -> None:
+    """Refuse parameters whose return probabilities leave [0, 1] at the expected shift c_lk (the
+    realized shift of a small cohort with an unusual mix can go further: those are clipped)."""
     rho = np.array(p.return_prob)
     spread = [np.array(v) for v in (p.region_return, p.format_return, p.segment_return)]
     low = rho.min() + sum(s.min() for s in spread) + exp.return_shift.min()
@@ -561,6 +594,8 @@ def _simulate_purchases(cust: dict, loc: dict, exp: _Experience, p: SynthParams,
     experience z, and whether it is the customer's first purchase."""
     picker = _RegionPicker(loc)
     rho = np.array(p.return_prob)
+    base = exp.base_probs @ rho  # (L,) mean return probability of a purchase at h = 0, before delta
+    n_loc, n_q = exp.mean.shape
     who = np.arange(len(cust["first"]), dtype=np.int32)
     where, when = cust["home"].copy(), cust["first"].copy()
     parts = []
@@ -570,7 +605,13 @@ def _simulate_purchases(cust: dict, loc: dict, exp: _Experience, p: SynthParams,
         z = exp.mean[where, quarter] + exp.sd * rng.standard_normal(who.size)
         group = _group_of(z)
         parts.append((who, where, when, quarter, z, np.full(who.size, first)))
-        back = rng.random(who.size) < rho[group] + cust["delta"][who] + exp.return_shift[where, quarter]
+        # the return shift of this pass's cohort at (l, k): base_l minus the cohort's REALIZED mean
+        # rho, so the cohort's expected number of returns does not depend on its experience mix
+        cell = where.astype(np.int64) * n_q + quarter
+        size = np.bincount(cell, minlength=n_loc * n_q)
+        realized = np.bincount(cell, weights=rho[group], minlength=n_loc * n_q) / np.maximum(size, 1)
+        prob = rho[group] + cust["delta"][who] + base[where] - realized[cell]
+        back = rng.random(who.size) < np.clip(prob, 0.0, 1.0)
         wait = rng.standard_exponential(who.size) / cust["rate"][who]
         keep = back & (when + wait < cal.n_days)
         who, when = who[keep], (when + wait)[keep]
@@ -844,24 +885,39 @@ def _retention_truth(p: SynthParams, loc: dict, exp: _Experience, cust: dict, ca
                      horizon: float) -> dict:
     """Retention within `horizon` days of the first purchase by its NPS group, exactly.
 
-    For customer i with covariates x (home region, home format, segment) and first purchase at
-    (home, quarter k): P(ret | g, x_i, c) = (rho_g + delta_x + c) * F_x, F_x = 1 - exp(-rate_x H).
-    P(ret | g, x) averages c over the first purchases of cell x that have group g (weights p_g(l, k)),
-    which is what a model of retention on the first NPS group and x converges to. The truth averages
-    P(ret | g, x_i) over all customers (standardized to the covariate mix)."""
+    First purchases form the first simulation pass, so the cohort whose realized mix sets a first
+    purchase's return shift is the n customers with the same home l and first quarter k (n is fixed
+    by arrivals alone). For customer i with group g and covariates x (home region, home format,
+    segment): P(return | g, i) = E clip(rho_g + delta_x + base_l - (rho_g + S)/n, 0, 1), S the
+    sum of rho over the other n - 1 first purchases of the cohort, whose groups are iid p(l, k);
+    without the clip this is rho_g + delta_x + c_lk - (rho_g - sum_g' p_g'(l, k) rho_g')/n, c_lk the
+    expected shift; `_expected_clipped` adds the clip exactly. P(ret | g, x_i) = F_x times the
+    average of that over the first purchases of cell x that have group g (weights p_g(l, k)), which is
+    what a model of retention on the first NPS group and x converges to; F_x = 1 - exp(-rate_x H).
+    The truth averages P(ret | g, x_i) over all customers (standardized to the covariate mix)."""
     rho = np.array(p.return_prob)
+    n_loc, n_q = exp.mean.shape
     home, k = cust["home"], cal.quarter_of(cust["first"])
+    cohort = home.astype(np.int64) * n_q + k
+    size = np.bincount(cohort, minlength=n_loc * n_q)[cohort].astype("float64")
     probs = exp.probs[home, k]  # (n, 3)
-    shift = exp.return_shift[home, k]
+    base = (exp.base_probs @ rho)[home]
+    # distinct (cohort, segment) pairs share everything the return probability depends on
+    combo, index = np.unique(cohort * len(SEGMENTS) + cust["segment"], return_index=True)
+    inverse = np.searchsorted(combo, cohort * len(SEGMENTS) + cust["segment"])
+    returns = np.empty((len(home), 3))
+    for g in range(3):
+        a = rho[g] * (1 - 1 / size[index]) + cust["delta"][index] + base[index]
+        returns[:, g] = _expected_clipped(a, size[index].astype(np.int64), probs[index], rho)[inverse]
     within = 1 - np.exp(-cust["rate"] * horizon)
     cell = (loc["region"][home].astype(np.int64) * len(FORMATS) + loc["format"][home]) * len(SEGMENTS) + cust["segment"]
     n_cells = len(REGIONS) * len(FORMATS) * len(SEGMENTS)
-    mean_shift = np.empty((len(home), 3))
+    mean_return = np.empty((len(home), 3))
     for g in range(3):
-        num = np.bincount(cell, weights=probs[:, g] * shift, minlength=n_cells)
+        num = np.bincount(cell, weights=probs[:, g] * returns[:, g], minlength=n_cells)
         den = np.bincount(cell, weights=probs[:, g], minlength=n_cells)
-        mean_shift[:, g] = (num / np.where(den > 0, den, 1))[cell]
-    rate = (rho + cust["delta"][:, None] + mean_shift) * within[:, None]  # (n, 3)
+        mean_return[:, g] = (num / np.where(den > 0, den, 1))[cell]
+    rate = mean_return * within[:, None]  # (n, 3)
     gap = 100 * (rate[:, 0] - rate[:, 2])
     region = loc["region"][home]
     by_region = {r: float(gap[region == i].mean()) for i, r in enumerate(REGIONS) if (region == i).any()}
@@ -871,6 +927,63 @@ def _retention_truth(p: SynthParams, loc: dict, exp: _Experience, cust: dict, ca
         "retention_by_group": {g: float(rate[:, i].mean()) for i, g in enumerate(GROUPS)},
         "retention_gap_pp_by_region": by_region,
     }
+
+
+def _expected_clipped(a: np.ndarray, n: np.ndarray, p: np.ndarray, rho: np.ndarray, eps: float = 1e-16
+                      ) -> np.ndarray:
+    """E clip(a - S/n, 0, 1) per row, S = sum of rho over n - 1 iid groups with probabilities p (rows).
+
+    Without the clip it is a - (n - 1) p'rho / n. The clip is added exactly where it can bind with
+    probability above eps (Hoeffding bound): over the number j of promoters among the others
+    (binomial), the passives among the rest are binomial too and E (A - B X)+ has a closed form in
+    binomial CDFs. Terms of probability below eps (1e-16) are dropped."""
+    from scipy.stats import binom
+
+    m = n - 1
+    mean = a - m * (p @ rho) / n
+    span = rho.max() - rho.min()
+    dev_high = n * (a - 1) - m * (p @ rho)  # S below n (a - 1) clips at 1: needs S - E S < dev_high
+    dev_low = n * a - m * (p @ rho)  # S above n a clips at 0: needs S - E S > dev_low
+    bound = np.log(eps) * np.maximum(m, 1) * span ** 2 / 2  # Hoeffding: P(|S - ES| >= t) < eps if t^2 > -bound
+    risky = ((dev_high > 0) | (dev_high ** 2 < -bound) | (dev_low < 0) | (dev_low ** 2 < -bound))
+    rows = np.flatnonzero(risky)
+    if rows.size == 0:
+        return mean
+    mr, pr = m[rows], p[rows]
+    lo = np.maximum(binom.ppf(eps, mr, pr[:, 0]) - 1, 0).astype(np.int64)
+    hi = np.minimum(binom.isf(eps, mr, pr[:, 0]) + 1, mr).astype(np.int64)
+    count = hi - lo + 1
+    owner = np.repeat(np.arange(rows.size), count)
+    j = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count) + lo[owner]
+    r = rows[owner]
+    weight = binom.pmf(j, m[r], p[r, 0])
+    rest = m[r] - j
+    q = np.where(p[r, 1] + p[r, 2] > 0, p[r, 1] / np.maximum(p[r, 1] + p[r, 2], 1e-300), 0.0)
+    level = a[r] - (rho[2] * m[r] + (rho[0] - rho[2]) * j) / n[r]  # a - S/n when the rest are detractors
+    slope = (rho[1] - rho[2]) / n[r]  # minus the change per passive instead of a detractor
+    fix = _expected_positive(-level, -slope, rest, q) - _expected_positive(level - 1, slope, rest, q)
+    out = mean.copy()
+    out[rows] += np.bincount(owner, weights=weight * fix, minlength=rows.size)
+    return out
+
+
+def _expected_positive(a: np.ndarray, b: np.ndarray, m: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """E (a - b X)+ for X ~ Binomial(m, q), elementwise (any sign of b)."""
+    from scipy.stats import binom
+
+    a, b = np.broadcast_arrays(np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64"))
+    out = np.maximum(a, 0.0)  # b == 0 or m == 0
+    neg = b < 0  # (a - bX)+ = (a - b E X) + (-a - (-b) X)+
+    a2 = np.where(neg, -a, a)
+    b2 = np.abs(b)
+    pos = (b2 > 0) & (m > 0)
+    top = np.where(pos, np.floor(np.where(pos, a2, 0) / np.where(pos, b2, 1)), -1)
+    top = np.minimum(top, m)
+    cdf = binom.cdf(top, m, q)
+    cdf_less = np.where(m > 1, binom.cdf(top - 1, np.maximum(m - 1, 1), q), (top >= 1).astype("float64"))
+    value = np.where(top >= 0, a2 * cdf - b2 * m * q * cdf_less, 0.0)
+    value = np.where(neg, (a - b * m * q) + value, value)
+    return np.where(pos, value, out)
 
 
 def _keydriver_truth(exp: _Experience, locs: np.ndarray, quarters: np.ndarray, rng: np.random.Generator,
@@ -926,7 +1039,8 @@ def location_truth(loc: dict, exp: _Experience, counts: np.ndarray, ids: pd.Seri
 def location_quarter_truth(ex, exp, counts, ids, cal) -> pd.DataFrame:
     """Per location x quarter (including the quarter before the window, in_window False): the
     quarter start, EX score, true expected NPS, the previous quarter's true NPS (which sets spend
-    this quarter), the return shift c and the number of transactions."""
+    this quarter), the expected return shift c_lk (a pass cohort's realized shift is
+    sum_g (p_g(l, h=0) - realized share_g) rho_g) and the number of transactions."""
     n_loc, n_q = ex.shape
     locs = np.tile(np.arange(n_loc), n_q)
     quarters = np.repeat(np.arange(n_q), n_loc)
