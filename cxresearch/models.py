@@ -45,7 +45,8 @@ class Effect:
 
     def __str__(self) -> str:
         sizes = ", ".join(f"{v:,} {k}" for k, v in self.n.items())
-        return (f"{self.name}: {self.estimate:+.1f} {self.unit} ({self.level:.0%} CI {self.ci_low:+.1f} to "
+        unit = self.unit if self.unit == "%" else f" {self.unit}"
+        return (f"{self.name}: {self.estimate:+.1f}{unit} ({self.level:.0%} CI {self.ci_low:+.1f} to "
                 f"{self.ci_high:+.1f}; {sizes}). {self.caveats}")
 
     def to_dict(self) -> dict:

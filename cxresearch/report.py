@@ -71,10 +71,20 @@ def table(frame: pd.DataFrame, columns: dict[str, tuple[str, object]]) -> HTML:
         raise ValueError(f"table headers must be unique: {headers}")
     shown = frame[list(columns)].copy()
     shown.columns = headers
-    formatters = {header: (fmt if callable(fmt) else (lambda v, f=fmt: f.format(v) if pd.notna(v) else "—"))
+    formatters = {header: (fmt if callable(fmt) else (lambda v, f=fmt: _format(f, v)))
                   for header, fmt in columns.values()}
     html = shown.to_html(index=False, formatters=formatters, border=0, classes="cx-table", na_rep="—", escape=True)
     return HTML(html)
+
+
+def _format(fmt: str, value) -> str:
+    """Format a table cell; missing is '—', and a value that rounds to zero never shows as '-0'."""
+    if pd.isna(value):
+        return "—"
+    text = fmt.format(value)
+    if text.startswith("-") and not any(ch in "123456789" for ch in text):
+        text = ("+" if "+" in fmt else "") + text[1:]
+    return text
 
 
 def brand_sentence(summary_row: pd.Series) -> str:
