@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 import cxresearch as cx
+from _memory import reset_peak, status_mib
 from cxresearch import schema, synth
 
 CACHE = Path(__file__).parent / "_data"
@@ -43,27 +44,12 @@ def plain_read(folder: Path) -> int:
     return rows
 
 
-def status_mib(field: str) -> float:
-    """VmRSS / VmHWM of this process in MiB (Linux); NaN elsewhere."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
 def timed(label: str, func):
     """Run `func`; seconds and the peak resident memory above the starting point (MiB).
 
     tracemalloc would slow pandas several-fold and miss Arrow's memory, so the Linux high-water mark
     is reset before the step instead."""
-    before = status_mib("VmRSS")
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
+    before = reset_peak()
     started = time.perf_counter()
     result = func()
     seconds = time.perf_counter() - started

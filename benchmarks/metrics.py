@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _memory import reset_peak as restart_peak
+from _memory import status_mib
 
 CACHE = Path(__file__).parent / "_data"
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -68,24 +70,9 @@ def make_transactions(customers: int, n: int, locations: int = 1000, seed: int =
 LOADED = {"mib": float("nan")}
 
 
-def status_mib(field: str) -> float:
-    """VmRSS / VmHWM of this process in MiB (Linux); NaN elsewhere."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
 def reset_peak() -> None:
     """Remember the resident size with the input loaded and restart the peak from there."""
-    LOADED["mib"] = status_mib("VmRSS")
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
+    LOADED["mib"] = restart_peak()
 
 
 def step_summarize(args) -> int:
