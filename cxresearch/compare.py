@@ -38,9 +38,7 @@ def estimates_from_counts(counts: pd.DataFrame, metric: str, by: str = "location
     """`location_estimates` from sufficient statistics; rows with n = 0 for the metric are left out."""
     if metric == "nps":
         est = mx.nps_from_counts(counts["nps_promoters"], counts["nps_passives"], counts["nps_detractors"])
-        pa, da = ((counts[c] + k) / (est["n"] + 3) for c, k in (("nps_promoters", 0.75), ("nps_detractors", 0.75)))
-        se = 100 * np.sqrt((pa + da - (pa - da) ** 2) / (est["n"] + 3))
-        value = est["nps"]
+        se, value = est["se_adjusted"], est["nps"]  # the adjusted-Wald se: never zero, even for tiny n
     elif metric == "csat":
         est = mx.proportion_from_counts(counts["csat_top"], counts["csat_n"])
         p_adj = (counts["csat_top"] + 1) / (est["n"] + 2)  # never 0 or 1, so se > 0
@@ -55,7 +53,7 @@ def estimates_from_counts(counts: pd.DataFrame, metric: str, by: str = "location
     return out[out["n"] > 0].reset_index(drop=True)
 
 
-def shrink(estimates: pd.DataFrame, metric: str = "nps", level: float = 0.95, id_column: str = "location_id") -> pd.DataFrame:
+def shrink(estimates: pd.DataFrame, metric: str = "nps", level: float = 0.95) -> pd.DataFrame:
     """Empirical-Bayes (partial-pooling) estimates and a rank by them.
 
     `estimates` has columns estimate, se, n (see `location_estimates`). Adds brand_mean, tau (sd of

@@ -49,14 +49,15 @@ def nps_from_counts(promoters, passives, detractors, level: float = 0.95) -> pd.
         p_adj = (p_count + NPS_PSEUDO[0]) / n_adj
         d_adj = (d_count + NPS_PSEUDO[2]) / n_adj
         centre = 100 * (p_adj - d_adj)
-        half = z_value(level) * 100 * np.sqrt((p_adj + d_adj - (p_adj - d_adj) ** 2) / n_adj)
+        se_adjusted = 100 * np.sqrt((p_adj + d_adj - (p_adj - d_adj) ** 2) / n_adj)
+        half = z_value(level) * se_adjusted
     empty = n == 0
     low = np.where(empty, np.nan, np.clip(centre - half, -100, 100))
     high = np.where(empty, np.nan, np.clip(centre + half, -100, 100))
     return pd.DataFrame({"nps": score, "n": n.astype("int64"), "promoters": p_count.astype("int64"),
                          "passives": a_count.astype("int64"), "detractors": d_count.astype("int64"),
                          "share_promoters": p, "share_passives": a, "share_detractors": d,
-                         "se": se, "ci_low": low, "ci_high": high})
+                         "se": se, "se_adjusted": se_adjusted, "ci_low": low, "ci_high": high})
 
 
 def wilson_interval(successes, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -192,7 +193,7 @@ def nps(scores, level: float = 0.95) -> NPSResult:
     counts = nps_from_counts([(values >= 9).sum()], [((values >= 7) & (values <= 8)).sum()], [(values <= 6).sum()], level)
     row = counts.iloc[0]
     return NPSResult(**{k: (int(v) if k in ("n", "promoters", "passives", "detractors") else float(v))
-                        for k, v in row.items()}, level=level, missing=missing)
+                        for k, v in row.drop("se_adjusted").items()}, level=level, missing=missing)
 
 
 def csat(scores, scale: int = 5, top_box: int = 2, level: float = 0.95) -> ProportionResult:
@@ -230,7 +231,6 @@ def proportion(successes: int, n: int, level: float = 0.95, label: str = "share"
 # --- grouped summaries ----------------------------------------------------------------------------
 
 METRICS = ("nps", "csat", "ces")
-VALUE_LABEL = {"nps": "NPS (-100..100)", "csat": "CSAT top-2-box share", "ces": "CES mean (1-7)"}
 
 
 FAST_PERIODS = {"M": 1, "Q": 3, "Y": 12}  # months per period, for frequencies computed without Period objects

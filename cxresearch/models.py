@@ -21,6 +21,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from . import metrics as mx
+from .schema import ATTRIBUTE_PREFIX
 
 DEFAULT_COVARIATES = ("region", "format", "anchor_channel", "segment")
 
@@ -231,7 +232,7 @@ def drivers(responses: pd.DataFrame, target: str = "nps", attributes=None, categ
     whole locations (`cluster`), so within-location correlation is respected. Rows missing the
     target or any driver are left out (reported in `.attrs['rows_used']`).
     """
-    attributes = list(attributes) if attributes is not None else sorted(c for c in responses if c.startswith("attr_"))
+    attributes = list(attributes) if attributes is not None else sorted(c for c in responses if c.startswith(ATTRIBUTE_PREFIX))
     if not attributes and not categorical:
         raise ValueError("no drivers: give attributes (e.g. attr_staff) or categorical columns")
     cols = [target] + attributes + list(categorical) + ([cluster] if cluster else [])

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .schema import ATTRIBUTE_PREFIX
+
 # Columns every Qualtrics export has, mapped by default (a mapping may override them).
 DEFAULT_COLUMNS = {"ResponseId": "response_id", "RecordedDate": "responded_at",
                    "ExternalReference": "customer_id"}
@@ -111,7 +113,7 @@ def read(path, options: dict):
     data, record = data[keep].reset_index(drop=True), record[keep].reset_index(drop=True)
     raw = pd.DataFrame({target: data[name] for name, target in chosen.items()})
     for column in raw.columns:
-        if column in SCORE_COLUMNS or column.startswith("attr_"):
+        if column in SCORE_COLUMNS or column.startswith(ATTRIBUTE_PREFIX):
             labels_for = {} if column in options.get("values", {}) else CHOICE_LABELS.get(column, {})
             raw[column] = choice_to_number(raw[column], labels_for)
     timezone = options.get("timezone") or export_timezone(names, import_ids) or "UTC"

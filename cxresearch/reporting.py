@@ -13,6 +13,7 @@ to it, so a reader never sees a half-written run.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import html
 import json
@@ -96,7 +97,7 @@ def load_config(path) -> dict:
     return config
 
 
-def plan(config: dict, data: str, only=None, locations=None, dataset=None) -> list[Job]:
+def plan(config: dict, only=None, locations=None, dataset=None) -> list[Job]:
     """The jobs of a run: one per notebook, one per location for a fan-out notebook."""
     only = set(only or [])
     names = {e["name"] for e in config["notebooks"]}
@@ -136,17 +137,21 @@ def _fan_out_locations(fan: dict, override, dataset, params) -> list[str]:
     raise ConfigError(f"fan_out locations must be 'all', a list of ids or {{below_funnel: N}}; got {which!r}")
 
 
+@functools.lru_cache(maxsize=None)
+def declared_parameters(notebook: str) -> dict:
+    """The parameters a notebook declares (papermill's inspection), read once per notebook per process:
+    a fan-out of 60 deep dives asks for the same notebook 60 times."""
+    import papermill as pm
+
+    return pm.inspect_notebook(notebook)
+
+
 def validate_parameters(jobs: list[Job], defaults: dict | None = None, notebooks=()) -> None:
     """Every parameter must be declared by its notebook with a matching type, and every default
     parameter by at least one notebook of the run (a typo would otherwise do nothing). Checked
     before any kernel starts."""
-    import papermill as pm
-
-    declared_by = {}
+    declared_by = {notebook: declared_parameters(notebook) for notebook in [j.notebook for j in jobs] + list(notebooks)}
     problems = []
-    for notebook in [job.notebook for job in jobs] + list(notebooks):
-        if notebook not in declared_by:
-            declared_by[notebook] = pm.inspect_notebook(notebook)
     anywhere = set().union(*[set(d) for d in declared_by.values()]) if declared_by else set()
     for name in sorted(set(defaults or {}) - anywhere):
         problems.append(f"parameters: unknown parameter {name!r}; no notebook of this run declares it "
@@ -220,7 +225,7 @@ def run(config_path="reports.yaml", data=None, out=None, workers: int | None = N
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     staging = out / f".tmp-{run_id}"
     dataset = load_dataset(data, mapping=config.get("mapping"))
-    jobs = plan(config, data, only, locations, dataset)
+    jobs = plan(config, only, locations, dataset)
     reused = _mark_reused(jobs, _previous_run(out, retry_failed)) if retry_failed else []
     pending = [j for j in jobs if j.status == "pending"]
     defaults = config.get("parameters") or {}
@@ -253,9 +258,7 @@ def run(config_path="reports.yaml", data=None, out=None, workers: int | None = N
 def _fill_run_parameters(job: Job, defaults: dict, data: str, mapping, cache: Path) -> None:
     """Give a notebook the config's default parameters, the data source, mapping and shared cache,
     each where the notebook declares it (its own parameters in the config always apply)."""
-    import papermill as pm
-
-    declared = pm.inspect_notebook(job.notebook)
+    declared = declared_parameters(job.notebook)
     job.parameters = {k: v for k, v in defaults.items() if k in declared} | job.parameters
     if "data" in declared:
         job.parameters.setdefault("data", data)

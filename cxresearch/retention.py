@@ -91,12 +91,9 @@ class PurchaseIndex:
         """Code of each id in this index (-1 where the customer has no transactions)."""
         return self.customers.get_indexer(ids)
 
-    def after(self, codes: np.ndarray, seconds: np.ndarray, strict: bool = True) -> np.ndarray:
-        """Position of each customer's first purchase after (strictly, or at or after) the given time."""
-        return np.searchsorted(self.key, self._key(codes, seconds), side="right" if strict else "left")
-
-    def until(self, codes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
-        """Position just past each customer's last purchase at or before the given time."""
+    def after(self, codes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+        """Position of each customer's first purchase strictly after the given time (which is also the
+        position just past their last purchase at or before it)."""
         return np.searchsorted(self.key, self._key(codes, seconds), side="right")
 
 
@@ -147,7 +144,7 @@ def _add_outcomes(table, index, horizon_days, end) -> pd.DataFrame:
     codes = index.customer_codes(table["customer_id"])
     anchor_s = _seconds(table["anchor_at"])
     first_after = index.after(codes, anchor_s)
-    horizon_end = index.until(codes, anchor_s + horizon_days * 86400)
+    horizon_end = index.after(codes, anchor_s + horizon_days * 86400)
     next_at = _next_time(index, codes, first_after)
     days = (next_at - table["anchor_at"]).dt.total_seconds() / 86400
     repeat = (days <= horizon_days).fillna(False).to_numpy(dtype=bool)

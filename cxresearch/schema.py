@@ -130,7 +130,7 @@ RESPONSES = Table(
         Column("ces", "score", low=1, high=7, description="Customer effort (ease), 1-7; higher is easier."),
         Column("comment", "text", description="Free-text comment."),
     ),
-    prefixed=Column("attr_", "score", low=1, high=5, description="Attribute rating, 1-5."),
+    prefixed=Column(ATTRIBUTE_PREFIX, "score", low=1, high=5, description="Attribute rating, 1-5."),
     score_columns=("nps", "csat", "ces"),
 )
 
