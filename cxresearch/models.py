@@ -464,6 +464,14 @@ class WhatIf:
                 f"{t['retained_gain_ci_high']:+,.0f}). {self.assumptions}")
 
 
+def _largest_gain_first(table: pd.DataFrame) -> pd.DataFrame:
+    """Order by NPS gain, then projected revenue gain, then id; keys are rounded so that last-bit float
+    differences between machines cannot reorder ties (a +5 scenario gives every location the same gain)."""
+    keys = table.assign(_gain=table["nps_gain"].round(6), _revenue=table["revenue_gain"].round(6))
+    ordered = keys.sort_values(["_gain", "_revenue", "location_id"], ascending=[False, False, True], kind="stable")
+    return ordered.drop(columns=["_gain", "_revenue"]).reset_index(drop=True)
+
+
 def what_if(dataset, revenue: Effect, retention: Effect, scenario="median", period: str = "Q",
             recent_periods: int = 4, n_draws: int = 2000, seed: int = 0, level: float = 0.95) -> WhatIf:
     """Project revenue and retained customers if location NPS moved as in `scenario`.
@@ -520,7 +528,7 @@ def what_if(dataset, revenue: Effect, retention: Effect, scenario="median", peri
                    "NPS gain comes from detractors becoming promoters; per period, on recent baselines.")
     label = {"median": "Raise every location below the brand median NPS to the median"}.get(scenario) if isinstance(scenario, str) \
         else (f"Every location +{scenario:g} NPS points" if not isinstance(scenario, dict) else "Custom NPS targets")
-    return WhatIf(scenario=label, locations=table.sort_values("nps_gain", ascending=False).reset_index(drop=True),
+    return WhatIf(scenario=label, locations=_largest_gain_first(table),
                   total=total, assumptions=assumptions, level=level)
 
 
