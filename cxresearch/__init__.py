@@ -1,8 +1,9 @@
 """cxresearch: customer-experience research for multi-location brands.
 
     import cxresearch as cx
-    ds = cx.load_dataset("data/sample")     # validated tables + rejects
+    ds = cx.load_dataset("data/sample")     # validated tables + rejects, in memory
     ds.accounting()                         # read = accepted + rejected, per table
+    src = cx.connect("data/sample")         # the same, validated and reduced on DuckDB (or Spark)
 
 Modules, in the order data flows: schema (the data model), ingest / validate / mapping /
 qualtrics (read and validate exports), synth (a synthetic brand with a published truth), metrics
@@ -14,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import compare, journey, metrics, models, retention, revenue, schema, synth
 from .dataset import CXDataset
+from .engine import Source, connect
 from .ingest import IngestError, load_dataset, read_qualtrics
 from .mapping import MappingError
 from .metrics import ces, csat, nps, proportion, summarize, trend
@@ -35,6 +37,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = ["CXDataset", "IngestError", "MappingError", "ces", "compare", "csat", "journey", "load_dataset", "metrics",
+__all__ = ["CXDataset", "IngestError", "MappingError", "Source", "ces", "compare", "connect", "csat", "journey", "load_dataset", "metrics",
            "models", "nps", "proportion", "read_qualtrics", "retention", "revenue", "schema", "summarize", "synth", "trend",
            "__version__"]

@@ -56,14 +56,9 @@ class CXDataset:
 
     def accounting(self) -> pd.DataFrame:
         """Rows read, accepted and rejected per table, and whether read == accepted + rejected."""
-        rows = []
-        for name in schema.TABLE_ORDER:
-            accepted, rejected = len(self.table(name)), self._rejected_count(name)
-            read = self.read.get(name, accepted + rejected)
-            rows.append({"table": name, "source": self.sources.get(name, ""), "read": read,
-                         "accepted": accepted, "rejected": rejected,
-                         "balanced": read == accepted + rejected})
-        return pd.DataFrame(rows).set_index("table")
+        accepted = {name: len(self.table(name)) for name in schema.TABLE_ORDER}
+        rejected = {name: self._rejected_count(name) for name in schema.TABLE_ORDER}
+        return accounting_table(self.read, accepted, rejected, self.sources)
 
     def rejects_by_reason(self) -> pd.DataFrame:
         """Count of rejected rows per table and reason, largest first."""
@@ -72,21 +67,11 @@ class CXDataset:
 
     def summary(self) -> str:
         """A few plain lines: what was loaded, over which period, and the accounting."""
-        acc = self.accounting()
-        lines = [f"{len(self.locations):,} locations, {len(self.customers):,} customers, "
-                 f"{len(self.responses):,} responses, {len(self.transactions):,} transactions"]
-        for name, stamp in (("responses", "responded_at"), ("transactions", "occurred_at")):
-            frame = self.table(name)
-            if len(frame):
-                lines.append(f"{name}: {frame[stamp].min():%Y-%m-%d} to {frame[stamp].max():%Y-%m-%d}")
-        for name, columns in self.ignored_columns.items():
-            lines.append(f"{name}: column(s) outside the schema not loaded: {', '.join(columns)}")
-        lines.append("accounting (read = accepted + rejected):")
-        for name, r in acc.iterrows():
-            mark = "ok" if r.balanced else "MISMATCH"
-            lines.append(f"  {name:<20} read {r.read:>9,}  accepted {r.accepted:>9,}  "
-                         f"rejected {r.rejected:>7,}  {mark}")
-        return "\n".join(lines)
+        counts = {name: len(self.table(name)) for name in schema.TABLE_ORDER}
+        ranges = {name: (self.table(name)[stamp].min(), self.table(name)[stamp].max())
+                  for name, stamp in (("responses", "responded_at"), ("transactions", "occurred_at"))
+                  if len(self.table(name))}
+        return "\n".join(summary_lines(counts, ranges, self.ignored_columns, self.accounting()))
 
     def __repr__(self) -> str:
         return f"<CXDataset {self.summary().splitlines()[0]}; {len(self.rejects):,} rejects>"
@@ -113,3 +98,29 @@ class CXDataset:
         if len(self.rejects):
             self.rejects.to_csv(folder / "rejects.csv", index=False)
         return folder
+
+
+def accounting_table(read: dict, accepted: dict, rejected: dict, sources: dict) -> pd.DataFrame:
+    """The accounting of any dataset: read, accepted, rejected and whether they balance, per table."""
+    rows = []
+    for name in schema.TABLE_ORDER:
+        read_rows = read.get(name, accepted[name] + rejected[name])
+        rows.append({"table": name, "source": sources.get(name, ""), "read": read_rows, "accepted": accepted[name],
+                     "rejected": rejected[name], "balanced": read_rows == accepted[name] + rejected[name]})
+    return pd.DataFrame(rows).set_index("table")
+
+
+def summary_lines(counts: dict, ranges: dict, ignored_columns: dict, accounting: pd.DataFrame) -> list[str]:
+    """What was loaded, over which dates, columns not loaded, and the accounting, as plain lines."""
+    lines = [f"{counts['locations']:,} locations, {counts['customers']:,} customers, "
+             f"{counts['responses']:,} responses, {counts['transactions']:,} transactions"]
+    for name, (low, high) in ranges.items():
+        lines.append(f"{name}: {low:%Y-%m-%d} to {high:%Y-%m-%d}")
+    for name, columns in ignored_columns.items():
+        lines.append(f"{name}: column(s) outside the schema not loaded: {', '.join(columns)}")
+    lines.append("accounting (read = accepted + rejected):")
+    for name, r in accounting.iterrows():
+        mark = "ok" if r.balanced else "MISMATCH"
+        lines.append(f"  {name:<20} read {r.read:>9,}  accepted {r.accepted:>9,}  "
+                     f"rejected {r.rejected:>7,}  {mark}")
+    return lines

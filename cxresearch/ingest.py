@@ -153,10 +153,19 @@ def _read_frame(file: Path, fmt: str, options: dict) -> pd.DataFrame:
 
 def _rename_columns(frame: pd.DataFrame, table: str, columns: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
     """Apply the mapping, then match remaining headers to canonical names ignoring case and spaces."""
+    renamed, ignored = canonical_names(frame.columns, table, columns)
+    return frame[list(renamed)].rename(columns=renamed), ignored
+
+
+def canonical_names(headers, table: str, columns: dict[str, str]) -> tuple[dict, list[str]]:
+    """{header: canonical name} for the headers that map to a column of `table`, and the ignored rest.
+
+    The mapping's `columns` come first; other headers match a canonical name ignoring case and
+    surrounding spaces. Shared by the pandas reader and the engines (`cxresearch.engine`)."""
     spec = schema.TABLES[table]
     renamed, ignored = {}, []
-    for header in frame.columns:
-        text = str(header).strip()
+    for header in headers:
+        text = str(header).strip().lstrip("\ufeff")
         target = columns.get(text) or columns.get(str(header))
         if target is None and spec.known(text.lower()):
             target = text.lower()
@@ -166,14 +175,19 @@ def _rename_columns(frame: pd.DataFrame, table: str, columns: dict[str, str]) ->
             raise IngestError(f"two columns map to {target!r}; keep one or fix the mapping")
         else:
             renamed[header] = target
-    return frame[list(renamed)].rename(columns=renamed), ignored
+    return renamed, ignored
 
 
 def _require_columns(frame: pd.DataFrame, table: str, file: Path) -> None:
-    missing = [c for c in schema.TABLES[table].required if c not in frame.columns]
+    require_columns(list(frame.columns), table, file)
+
+
+def require_columns(columns: list, table: str, file) -> None:
+    """Raise IngestError naming the file when a required column of `table` is not among `columns`."""
+    missing = [c for c in schema.TABLES[table].required if c not in columns]
     if missing:
         raise IngestError(f"{file}: required {table} column(s) missing: {', '.join(missing)}; "
-                          f"found {', '.join(map(str, frame.columns)) or 'no columns'}; "
+                          f"found {', '.join(map(str, columns)) or 'no columns'}; "
                           f"expected {', '.join(schema.TABLES[table].required)} (map other names in the mapping)")
 
 

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+
+from .engine import engine_of
 from scipy import stats
 
 NPS_PSEUDO = (0.75, 1.5, 0.75)  # promoter, passive, detractor pseudo-counts of the adjusted Wald interval
@@ -299,8 +301,13 @@ def score_counts(responses: pd.DataFrame, by: list[str], metrics=METRICS, csat_t
     This is the only step that touches every response; everything else works on its small result.
     Rows whose `by` values are missing form their own group (nothing is dropped). Each score is
     binned once per group with an integer bincount over (group, score value): the counts of every
-    value give all the statistics, and memory stays near one column at a time.
+    value give all the statistics, and memory stays near one column at a time. Given a
+    `cxresearch.engine.Source` instead of a frame, the engine counts (`reductions.score_counts`).
     """
+    if engine_of(responses) != "pandas":
+        from . import reductions
+
+        return reductions.score_counts(responses, by, metrics, csat_top_box=csat_top_box, ces_easy_from=ces_easy_from)
     if by:
         codes, out = group_codes(responses, by)
     else:
@@ -344,12 +351,20 @@ def summarize(responses: pd.DataFrame, by=None, metrics=METRICS, min_n: int = DE
     'Q', 'Y') adds a period column from `time_column` and groups by it too. For each metric the
     columns are `<m>` (NPS points, CSAT top-2-box share, CES mean), `<m>_ci_low`, `<m>_ci_high`,
     `<m>_se`, `<m>_n` and `<m>_suppressed`; a suppressed value and its interval are NaN, never shown.
+    `responses` may be a `cxresearch.engine.Source`: the engine then counts, and `by` may also name
+    location columns (region, format).
     """
     by = [by] if isinstance(by, str) else list(by or [])
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; expected some of {METRICS}")
+    if engine_of(responses) != "pandas":
+        from . import reductions
+
+        counts = reductions.score_counts(responses, by, metrics, period=period, time_column=time_column)
+        return summarize_counts(counts, by + (["period"] if period is not None and "period" not in by else []),
+                                metrics, min_n, level)
     missing = [c for c in by if c not in responses.columns and c != "period"]
     if missing:
         raise KeyError(f"summarize: no column(s) {missing} in responses")

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as mx
+from . import schema
+from .engine import engine_of
 
 NPS_GROUPS = ("detractor", "passive", "promoter")
 TIER_LABELS = ("one-time (1)", "returning (2)", "watch (3-4)", "care (5+)")  # seed research: watch at 3+, care at 5+
@@ -46,11 +48,42 @@ def customer_table(dataset, horizon_days: int = 180, anchor: str = "first_purcha
     """
     if anchor not in ("first_purchase", "response"):
         raise ValueError(f"anchor must be 'first_purchase' or 'response', not {anchor!r}")
+    if engine_of(dataset) != "pandas":
+        table, end = _engine_anchors_and_facts(dataset, anchor, horizon_days, as_of, score_window_days)
+    else:
+        table, end = _memory_anchors_and_facts(dataset, anchor, horizon_days, as_of, score_window_days)
+    table = _derive_outcomes(table, horizon_days, end)
+    return _add_context(table, dataset)
+
+
+def first_purchases(dataset) -> pd.DataFrame:
+    """Each customer's first purchase: customer_id, anchor_at, anchor_location_id, anchor_channel
+    (the earliest second, then the earliest record), sorted by customer_id."""
+    if engine_of(dataset) != "pandas":
+        from . import reductions
+
+        first = reductions.first_purchases(dataset).to_pyarrow().to_pandas().sort_values("customer_id")
+        return first.reset_index(drop=True).assign(
+            customer_id=lambda f: f["customer_id"].astype("str"),
+            anchor_at=lambda f: pd.to_datetime(f["anchor_at"]).dt.tz_localize("UTC").astype("datetime64[us, UTC]"),
+            anchor_location_id=lambda f: f["anchor_location_id"].astype("str"),
+            anchor_channel=lambda f: f["anchor_channel"].astype(schema.TRANSACTIONS.column("channel").dtype))
+    tx = dataset.transactions[["customer_id", "location_id", "occurred_at", "revenue", "channel"]]
+    return _first_rows(tx, PurchaseIndex(tx))
+
+
+def _end_of_data(as_of, last_purchase) -> pd.Timestamp:
+    if as_of is None:
+        return last_purchase
+    stamp = pd.Timestamp(as_of)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _memory_anchors_and_facts(dataset, anchor, horizon_days, as_of, score_window_days):
     tx = dataset.transactions[["customer_id", "location_id", "occurred_at", "revenue", "channel"]]
     if tx.empty:
         raise ValueError("customer_table needs transactions; the dataset has none")
-    end = pd.Timestamp(as_of, tz="UTC") if as_of is not None and pd.Timestamp(as_of).tzinfo is None else (
-        pd.Timestamp(as_of) if as_of is not None else tx["occurred_at"].max())
+    end = _end_of_data(as_of, tx["occurred_at"].max())
     if tx["occurred_at"].max() > end:
         tx = tx[tx["occurred_at"] <= end]
     index = PurchaseIndex(tx)
@@ -58,8 +91,32 @@ def customer_table(dataset, horizon_days: int = 180, anchor: str = "first_purcha
         table = _first_purchase_anchors(tx, index, dataset.responses, score_window_days)
     else:
         table = _response_anchors(dataset.responses, index, end)
-    table = _add_outcomes(table, index, horizon_days, end)
-    return _add_context(table, dataset)
+    return _purchase_facts(table, index, horizon_days), end
+
+
+def _engine_anchors_and_facts(source, anchor, horizon_days, as_of, score_window_days):
+    """The same anchors and facts computed where the data lives (cxresearch.reductions)."""
+    from . import reductions
+
+    if not source.has("transactions") or source.accepted_counts()["transactions"] == 0:
+        raise ValueError("customer_table needs transactions; the dataset has none")
+    end = _end_of_data(as_of, reductions.end_of_data(source))
+    naive_end = end.tz_convert("UTC").tz_localize(None) if as_of is not None else None
+    facts = reductions.customer_outcomes(source, anchor, horizon_days, naive_end, score_window_days)
+    utc = {c: pd.to_datetime(facts[c]).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+           for c in ("anchor_at", "next_purchase_at")}
+    channel = schema.TRANSACTIONS.column("channel").dtype if anchor == "first_purchase" else \
+        schema.RESPONSES.column("channel").dtype
+    facts = facts.assign(**utc, anchor_location_id=facts["anchor_location_id"].astype("str"),
+                         customer_id=facts["customer_id"].astype("str"), anchor_channel=facts["anchor_channel"].astype(channel),
+                         **{s: facts[s].astype("Int8") for s in ("nps", "csat", "ces")},
+                         horizon_purchases=facts["horizon_purchases"].astype("int64"),
+                         purchases=facts["purchases"].astype("int64"))
+    if "response_id" in facts:
+        facts["response_id"] = facts["response_id"].astype("str")
+    first = ["customer_id"] + (["response_id"] if "response_id" in facts else [])
+    return facts[first + ["anchor_at", "anchor_location_id", "anchor_channel", "nps", "csat", "ces",
+                          "next_purchase_at", "horizon_purchases", "horizon_revenue", "purchases", "revenue"]], end
 
 
 class PurchaseIndex:
@@ -102,11 +159,14 @@ def _seconds(stamps: pd.Series) -> np.ndarray:
 
 
 def _first_purchase_anchors(tx, index, responses, score_window_days) -> pd.DataFrame:
+    return _attach_scores(_first_rows(tx, index), index, responses, score_window_days)
+
+
+def _first_rows(tx, index) -> pd.DataFrame:
     first = np.flatnonzero(np.r_[True, index.codes[1:] != index.codes[:-1]])  # each customer's first purchase
     rows = tx.iloc[index.order[first]]
-    anchors = pd.DataFrame({"customer_id": rows["customer_id"].to_numpy(), "anchor_at": rows["occurred_at"].array,
-                            "anchor_location_id": rows["location_id"].array, "anchor_channel": rows["channel"].array})
-    return _attach_scores(anchors, index, responses, score_window_days)
+    return pd.DataFrame({"customer_id": rows["customer_id"].to_numpy(), "anchor_at": rows["occurred_at"].array,
+                         "anchor_location_id": rows["location_id"].array, "anchor_channel": rows["channel"].array})
 
 
 def _attach_scores(anchors, index, responses, window_days) -> pd.DataFrame:
@@ -140,24 +200,29 @@ def _response_anchors(responses, index, end) -> pd.DataFrame:
     return rows[list(columns)].rename(columns=columns).reset_index(drop=True)
 
 
-def _add_outcomes(table, index, horizon_days, end) -> pd.DataFrame:
+def _purchase_facts(table, index, horizon_days) -> pd.DataFrame:
+    """Next purchase after each anchor, purchases and revenue within the horizon, and the customer's totals."""
     codes = index.customer_codes(table["customer_id"])
     anchor_s = _seconds(table["anchor_at"])
     first_after = index.after(codes, anchor_s)
     horizon_end = index.after(codes, anchor_s + horizon_days * 86400)
     next_at = _next_time(index, codes, first_after)
-    days = (next_at - table["anchor_at"]).dt.total_seconds() / 86400
-    repeat = (days <= horizon_days).fillna(False).to_numpy(dtype=bool)
-    window_complete = (table["anchor_at"] + pd.Timedelta(days=horizon_days) <= end).to_numpy()
-    censored = ~window_complete
-    retained = pd.array(repeat, dtype="boolean")
-    retained[censored] = pd.NA
     count = np.maximum(horizon_end - first_after, 0)
     revenue = index.revenue_cumsum[np.maximum(horizon_end, first_after)] - index.revenue_cumsum[first_after]
     totals = index.totals.reindex(table["customer_id"])
-    return table.assign(nps_group=nps_group(table["nps"]), next_purchase_at=next_at.array, days_to_next=days.to_numpy(),
-                        retained=retained, censored=censored, horizon_purchases=count, horizon_revenue=revenue,
-                        purchases=totals["purchases"].to_numpy(), revenue=totals["revenue"].to_numpy(), end_of_data=end)
+    return table.assign(next_purchase_at=next_at.array, horizon_purchases=count, horizon_revenue=revenue,
+                        purchases=totals["purchases"].to_numpy(), revenue=totals["revenue"].to_numpy())
+
+
+def _derive_outcomes(table, horizon_days, end) -> pd.DataFrame:
+    """NPS group, days to the next purchase, retained (missing when censored) and censored, from the facts."""
+    days = (table["next_purchase_at"] - table["anchor_at"]).dt.total_seconds() / 86400
+    repeat = (days <= horizon_days).fillna(False).to_numpy(dtype=bool)
+    censored = ~(table["anchor_at"] + pd.Timedelta(days=horizon_days) <= end).to_numpy()
+    retained = pd.array(repeat, dtype="boolean")
+    retained[censored] = pd.NA
+    return table.assign(nps_group=nps_group(table["nps"]), days_to_next=days.to_numpy(), retained=retained,
+                        censored=censored, end_of_data=end)
 
 
 def _add_context(table, dataset) -> pd.DataFrame:

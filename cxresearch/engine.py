@@ -1,0 +1,400 @@
+"""Where the data lives: one connection string picks the engine that validates and reduces raw events.
+
+    src = cx.connect("data/sample")                       # DuckDB over the folder's files (the default)
+    src = cx.connect("duckdb:///warehouse/brand.duckdb")  # canonical tables inside a DuckDB file
+    src = cx.connect("data/sample", spark="local[2]")     # Spark: a master URL, a session or "sc://host"
+    src = cx.connect("spark:data/sample")                 # the same, as one string for reports.yaml
+    src = cx.connect("pandas:data/sample")                # all in memory: the same as cx.load_dataset
+    src = cx.connect("postgres://user@host/brand")        # a warehouse Ibis supports, canonical table names
+
+A `Source` checks every table on the engine with the rules of `cxresearch.validate`, written as
+queries (`cxresearch.checks`), and keeps the checked rows and the rejects there as tables: nothing
+is collected into memory to validate it. The raw-event reductions (`cxresearch.reductions`) run
+there too and return small pandas frames of sufficient statistics, so `metrics`, `compare`,
+`models` and the notebooks receive the same numbers whatever the engine. The small tables
+(locations, customers, employee experience) and the responses are fetched on first use, as the
+row-level statistics (key drivers, ICC) need them; transactions, the big table, never need to be.
+
+Timestamps live on the engine as naive UTC; sessions are set to UTC so calendar periods agree.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from . import mapping as mapping_mod
+from . import schema
+from .dataset import CXDataset, accounting_table, summary_lines
+from .ingest import DEFAULT_MAPPING_FILE, IngestError, canonical_names, load_dataset, locate_tables, require_columns
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("duckdb", "spark", "pandas")
+ROW = "_row"  # 1-based record number in the source file, carried by every engine table
+PREFIX = "cx_"  # engine tables this package writes: cx_<table>_checked, cx_rejects
+
+
+def connect(source="data/sample", *, spark=None, mapping=None, memory_limit: str | None = None,
+            scratch: str | Path | None = None):
+    """Open `source` on its engine and validate it there; returns a `Source` (or a CXDataset for pandas).
+
+    `source`: a folder of exports (DuckDB by default), "duckdb:///file.duckdb", "spark:<folder>",
+    "pandas:<folder>", or any Ibis URL ("postgres://...", "snowflake://...") whose database holds
+    the canonical tables. `spark`: a SparkSession, a master URL ("local[2]", "spark://...") or a
+    Spark Connect URL ("sc://..."); with it, a folder is read by Spark. `mapping`: as for
+    `load_dataset` (a folder's mapping.yaml is used by default). `memory_limit` caps DuckDB
+    (e.g. "3GB"; it spills to `scratch`, a temporary folder by default).
+    """
+    if isinstance(source, (CXDataset, Source)):
+        return source
+    text = str(source)
+    if text.startswith("pandas:"):
+        return load_dataset(text.removeprefix("pandas:"), mapping)
+    if text.startswith("spark:"):
+        spark, text = spark or "local[2]", text.removeprefix("spark:")
+    if spark is not None:
+        return _connect_spark(Path(text), spark, mapping)
+    if text.startswith("duckdb://"):
+        return _connect_duckdb_file(text.removeprefix("duckdb://"), memory_limit, scratch)
+    if "://" in text:
+        return _connect_warehouse(text)
+    return _connect_duckdb_folder(Path(text), mapping, memory_limit, scratch)
+
+
+def engine_of(data) -> str:
+    """'pandas' for an in-memory CXDataset, else the engine a Source runs on."""
+    return data.engine if isinstance(data, Source) else "pandas"
+
+
+class Source:
+    """Validated CX tables living on an engine, with the rejects kept there too.
+
+    `table(name)` is the Ibis table of accepted rows (canonical columns plus `_row`, the record
+    number in the source). `locations`, `customers`, `responses`, `employee_experience` and
+    `transactions` fetch a table into pandas (canonical dtypes, source order) on first use, so a
+    Source can stand in for a CXDataset; `rejects` fetches the rejects, `rejects_table` leaves them
+    on the engine. `accounting()` shows read = accepted + rejected per table, counted by the engine.
+    """
+
+    def __init__(self, con, engine: str, checked: dict, rejects, read: dict[str, int], sources: dict[str, str],
+                 ignored_columns: dict[str, list[str]], on_close=None):
+        self.con, self.engine = con, engine
+        self._checked, self.rejects_table = checked, rejects
+        self.read, self.sources, self.ignored_columns = read, sources, ignored_columns
+        self._fetched: dict[str, pd.DataFrame] = {}
+        self._on_close = on_close
+        self._accepted_counts: dict[str, int] | None = None
+
+    # -- tables on the engine ----------------------------------------------------------------------
+    def has(self, name: str) -> bool:
+        """Whether the source holds table `name` (optional tables may be absent)."""
+        return name in self._checked
+
+    def table(self, name: str):
+        """Accepted rows of `name` as an Ibis table (canonical columns and `_row`)."""
+        if name not in schema.TABLES:
+            raise KeyError(f"unknown table {name!r}; expected one of {', '.join(schema.TABLE_ORDER)}")
+        if name not in self._checked:
+            raise KeyError(f"this source has no {name} table")
+        checked = self._checked[name]
+        return checked.filter(checked["_reason"].isnull()).drop("_reason", "_column", "_value")
+
+    # -- tables fetched into pandas ----------------------------------------------------------------
+    def fetch(self, name: str) -> pd.DataFrame:
+        """Table `name` in pandas with canonical dtypes, in source order (cached)."""
+        if name not in self._fetched:
+            if name not in self._checked:
+                self._fetched[name] = schema.empty(name)
+            else:
+                frame = self.table(name).order_by(ROW).drop(ROW).to_pyarrow().to_pandas()
+                self._fetched[name] = schema.conform(frame, name)
+        return self._fetched[name]
+
+    locations = property(lambda self: self.fetch("locations"))
+    customers = property(lambda self: self.fetch("customers"))
+    responses = property(lambda self: self.fetch("responses"))
+    transactions = property(lambda self: self.fetch("transactions"))
+    employee_experience = property(lambda self: self.fetch("employee_experience"))
+
+    @property
+    def rejects(self) -> pd.DataFrame:
+        """All rejected rows in pandas (table, source, row, column, value, reason), ordered by table and row."""
+        frame = self.rejects_table.to_pyarrow().to_pandas()
+        if frame.empty:
+            return schema.empty_rejects()
+        order = {t: i for i, t in enumerate(schema.TABLE_ORDER)}
+        frame = frame.assign(_t=frame["table"].map(order)).sort_values(["_t", "row"], kind="stable")
+        return frame.drop(columns="_t").reset_index(drop=True).astype(
+            {"table": "str", "source": "str", "row": "int64", "column": "str", "value": "str", "reason": "str"})
+
+    def to_dataset(self) -> CXDataset:
+        """Everything fetched into an in-memory CXDataset (for small data, tests and export)."""
+        tables = {name: self.fetch(name) for name in schema.TABLE_ORDER}
+        return CXDataset(**tables, rejects=self.rejects, read=dict(self.read), sources=dict(self.sources),
+                         ignored_columns=dict(self.ignored_columns))
+
+    # -- the record ----------------------------------------------------------------------------------
+    def accepted_counts(self) -> dict[str, int]:
+        if self._accepted_counts is None:
+            self._accepted_counts = {name: int(self.table(name).count().execute()) if name in self._checked else 0
+                                     for name in schema.TABLE_ORDER}
+        return self._accepted_counts
+
+    def rejected_counts(self) -> dict[str, int]:
+        counts = self.rejects_table.group_by("table").agg(rows=self.rejects_table.count()).to_pyarrow().to_pandas()
+        found = dict(zip(counts["table"], counts["rows"]))
+        return {name: int(found.get(name, 0)) for name in schema.TABLE_ORDER}
+
+    def accounting(self) -> pd.DataFrame:
+        """Rows read, accepted and rejected per table (counted on the engine), and whether they balance."""
+        return accounting_table(self.read, self.accepted_counts(), self.rejected_counts(), self.sources)
+
+    def rejects_by_reason(self) -> pd.DataFrame:
+        """Count of rejected rows per table and reason, largest first (aggregated on the engine)."""
+        r = self.rejects_table
+        counts = r.group_by(["table", "reason"]).agg(rows=r.count()).to_pyarrow().to_pandas()
+        return counts.sort_values(["rows", "table", "reason"], ascending=[False, True, True]).reset_index(drop=True)
+
+    def summary(self) -> str:
+        """The same plain lines as CXDataset.summary, with counts and date ranges from the engine."""
+        ranges = {}
+        for name, stamp in (("responses", "responded_at"), ("transactions", "occurred_at")):
+            if name in self._checked and self.accepted_counts()[name]:
+                t = self.table(name)
+                span = t.aggregate(low=t[stamp].min(), high=t[stamp].max()).to_pyarrow().to_pandas().iloc[0]
+                ranges[name] = (span["low"], span["high"])
+        return "\n".join(summary_lines(self.accepted_counts(), ranges, self.ignored_columns, self.accounting()))
+
+    def close(self) -> None:
+        """Drop the engine connection and any scratch files."""
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        counts = self.accepted_counts()
+        return (f"<Source on {self.engine}: {counts['locations']:,} locations, {counts['responses']:,} responses, "
+                f"{counts['transactions']:,} transactions>")
+
+
+# -- DuckDB ------------------------------------------------------------------------------------------
+
+def _duckdb(memory_limit, scratch):
+    """A DuckDB connection on a scratch database file (so checked tables can exceed memory), in UTC."""
+    import ibis
+
+    folder = Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="cxresearch-duckdb-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = {"temp_directory": str(folder / "spill")}  # without the ICU extension DuckDB's time zone is UTC
+    if memory_limit:
+        settings["memory_limit"] = memory_limit
+    con = ibis.duckdb.connect(folder / "scratch.duckdb", **settings)
+
+    def close():
+        con.disconnect()
+        if not scratch:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    atexit.register(close) if not scratch else None
+    return con, close
+
+
+def _connect_duckdb_folder(folder: Path, mapping, memory_limit, scratch) -> Source:
+    settings, files = _folder_tables(folder, mapping)
+    con, close = _duckdb(memory_limit, scratch)
+    raws = {}
+    for table, file in files.items():
+        options = mapping_mod.table_options(settings, table)
+        fmt = _file_format(file, options)
+        path = str(file.resolve()).replace("'", "''")
+        if fmt == "parquet":
+            sql = (f"SELECT file_row_number + 1 AS {ROW}, * EXCLUDE (file_row_number) "
+                   f"FROM read_parquet('{path}', file_row_number = true)")
+        else:
+            delim = options.get("delimiter", ",").replace("'", "''")
+            sql = (f"SELECT row_number() OVER () AS {ROW}, * FROM read_csv('{path}', all_varchar = true, "
+                   f"header = true, delim = '{delim}', quote = '\"', escape = '\"', nullstr = '')")
+        raws[table] = (con.sql(sql), fmt, options, file)
+    return _validated(con, "duckdb", raws, close, materialize=_duckdb_materialize(con))
+
+
+def _connect_duckdb_file(path: str, memory_limit, scratch) -> Source:
+    """Canonical tables stored in a DuckDB database file, attached read-only beside the scratch database."""
+    file = Path(path.removeprefix("/") if path.startswith("//") else path)
+    file = Path(path[1:]) if path.startswith("/") and not Path(path).exists() and Path(path[1:]).exists() else file
+    if not file.is_file():
+        raise IngestError(f"{file}: no such DuckDB file")
+    con, close = _duckdb(memory_limit, scratch)
+    con.raw_sql(f"ATTACH '{str(file.resolve())}' AS brand (READ_ONLY)")
+    present = set(con.list_tables(database="brand"))
+    raws = {}
+    for table in schema.TABLE_ORDER:
+        if table in present:
+            raws[table] = (con.sql(f"SELECT row_number() OVER () AS {ROW}, * FROM brand.main.{table}"),
+                           "table", {}, f"{file.name}:{table}")
+    _require_tables(raws, file)
+    return _validated(con, "duckdb", raws, close, materialize=_duckdb_materialize(con))
+
+
+def _duckdb_materialize(con):
+    def materialize(name, expr):
+        con.drop_table(name, force=True)  # a reused scratch folder may hold the previous run's tables
+        return con.create_table(name, expr)
+    return materialize
+
+
+# -- Spark -------------------------------------------------------------------------------------------
+
+def spark_session(spark="local[2]"):
+    """A SparkSession from a session, a master URL or a Spark Connect URL, with its time zone set to UTC."""
+    from pyspark.sql import SparkSession
+
+    if isinstance(spark, str):
+        builder = SparkSession.builder.appName("cxresearch")
+        builder = builder.remote(spark) if spark.startswith("sc://") else builder.master(spark)
+        spark = (builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "8")
+                 .config("spark.sql.session.timeZone", "UTC").config("spark.driver.memory", "2g").getOrCreate())
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    return spark
+
+
+def _connect_spark(folder: Path, spark, mapping) -> Source:
+    import ibis
+
+    session = spark_session(spark)
+    settings, files = _folder_tables(folder, mapping)
+    con = ibis.pyspark.connect(session)
+    raws = {}
+    for table, file in files.items():
+        options = mapping_mod.table_options(settings, table)
+        fmt = _file_format(file, options)
+        if fmt == "parquet":
+            frame = session.read.parquet(str(file.resolve()))
+        else:
+            frame = (session.read.option("header", True).option("sep", options.get("delimiter", ","))
+                     .option("quote", '"').option("escape", '"').option("multiLine", True)
+                     .option("encoding", "UTF-8").csv(str(file.resolve())))
+        view = f"{PREFIX}{table}_raw"
+        _with_row_numbers(frame).createOrReplaceTempView(view)
+        raws[table] = (con.table(view), fmt, options, file)
+    return _validated(con, "spark", raws, None, materialize=_spark_materialize(con, session))
+
+
+def _with_row_numbers(frame):
+    """Add 1-based record numbers in file order without a single-partition window: each row's id
+    within its partition plus the number of rows in the partitions before it."""
+    from pyspark.sql import functions as F
+
+    ids = frame.withColumn("_mid", F.monotonically_increasing_id())
+    part = (F.col("_mid") / F.lit(1 << 33)).cast("long")
+    counts = ids.groupBy(part.alias("_part")).count().orderBy("_part").collect()
+    offsets, total = [], 0
+    for row in counts:
+        offsets.append((row["_part"], total))
+        total += row["count"]
+    spark = frame.sparkSession
+    offset_frame = spark.createDataFrame(offsets or [(0, 0)], "_part long, _offset long")
+    joined = ids.withColumn("_part", part).join(F.broadcast(offset_frame), "_part")
+    row = F.col("_offset") + (F.col("_mid") - F.col("_part") * F.lit(1 << 33)) + F.lit(1)
+    return joined.select(row.alias(ROW), *[F.col(f"`{c}`") for c in frame.columns])
+
+
+def _spark_materialize(con, session):
+    def materialize(name, expr):
+        # A local checkpoint computes the table once and cuts its lineage, so later queries read the
+        # stored rows instead of re-optimizing the whole check plan (which trips a Spark pruning bug).
+        frame = session.sql(str(con.compile(expr))).localCheckpoint(eager=True)
+        frame.createOrReplaceTempView(name)
+        return con.table(name)
+    return materialize
+
+
+# -- a warehouse -------------------------------------------------------------------------------------
+
+def _connect_warehouse(url: str) -> Source:
+    """Any backend Ibis connects to by URL; its current database must hold the canonical table names."""
+    import ibis
+
+    con = ibis.connect(url)
+    present = set(con.list_tables())
+    raws = {table: (con.table(table).mutate(**{ROW: ibis.row_number() + 1}), "table", {}, f"{url.split('://')[0]}:{table}")
+            for table in schema.TABLE_ORDER if table in present}
+    _require_tables(raws, url)
+
+    def materialize(name, expr):
+        return con.create_table(name, expr, temp=True, overwrite=True)
+    return _validated(con, con.name, raws, None, materialize=materialize)
+
+
+# -- shared ------------------------------------------------------------------------------------------
+
+def _folder_tables(folder: Path, mapping) -> tuple[dict, dict[str, Path]]:
+    if not folder.is_dir():
+        raise IngestError(f"{folder}: not a folder; expected a folder with one file per table "
+                          f"({', '.join(schema.TABLE_ORDER)}), or a connection string such as duckdb:///brand.duckdb")
+    if mapping is None and (folder / DEFAULT_MAPPING_FILE).is_file():
+        mapping = folder / DEFAULT_MAPPING_FILE
+    settings = mapping_mod.load_mapping(mapping)
+    return settings, locate_tables(folder, settings)
+
+
+def _file_format(file: Path, options: dict) -> str:
+    fmt = options.get("format") or ("parquet" if file.name.lower().endswith((".parquet", ".pq")) else "csv")
+    if fmt == "qualtrics":
+        raise IngestError(f"{file}: Qualtrics exports are read in memory; use cx.read_qualtrics or 'pandas:<folder>'")
+    unsupported = [k for k in ("date_format",) if options.get(k)]
+    if options.get("timezone", "UTC") != "UTC":
+        unsupported.append("timezone")
+    if unsupported:
+        raise IngestError(f"{file}: the mapping's {', '.join(unsupported)} setting is applied by the in-memory "
+                          f"reader only; connect with 'pandas:<folder>', or store UTC ISO 8601 timestamps")
+    return fmt
+
+
+def _require_tables(raws: dict, where) -> None:
+    if "locations" not in raws:
+        raise IngestError(f"{where}: no locations table")
+    if not {"responses", "transactions"} & set(raws):
+        raise IngestError(f"{where}: neither a responses nor a transactions table; expected at least one")
+
+
+def _validated(con, engine: str, raws: dict, close, materialize) -> Source:
+    """Rename, check and materialize each table in reference order; collect rejects into one engine table."""
+    from . import checks
+
+    checked, rejects, read, sources, ignored = {}, [], {}, {}, {}
+    for table in schema.TABLE_ORDER:
+        if table not in raws:
+            continue
+        raw, fmt, options, file = raws[table]
+        renamed, extra = canonical_names([c for c in raw.columns if c != ROW], table, options.get("columns", {}))
+        require_columns(list(renamed.values()), table, file)
+        if extra:
+            log.warning("%s: column(s) not in the %s schema ignored: %s", getattr(file, "name", file), table,
+                        ", ".join(extra))
+            ignored[table] = extra
+        raw = raw.select(raw[ROW], *[raw[h].name(c) for h, c in renamed.items()])
+        source = getattr(file, "name", str(file))
+        keys = {ref: checked[ref] for ref in checked}
+        expr = checks.check_table(raw, table, source, keys, options, csv=(fmt == "csv"))
+        checked[table] = materialize(f"{PREFIX}{table}_checked", expr)
+        read[table] = int(checked[table].count().execute())
+        rejects.append(checks.reject_records(checked[table], table, source))
+        sources[table] = str(file)
+    union = rejects[0]
+    for more in rejects[1:]:
+        union = union.union(more)
+    rejects_table = materialize(f"{PREFIX}rejects", union)
+    return Source(con, engine, checked, rejects_table, read, sources, ignored, on_close=close)

@@ -1,0 +1,225 @@
+"""The raw-event reductions, written once in Ibis so they run where the data lives (DuckDB, Spark, a warehouse).
+
+Each function takes a `cxresearch.engine.Source` and returns a small pandas frame of sufficient
+statistics in exactly the layout of its in-memory twin: `score_counts` (metrics.score_counts),
+`revenue_sums` (inside revenue.revenue_summary), `ex_means` (revenue.location_panel),
+`first_purchases` and `customer_outcomes` (retention.customer_table) and `touchpoints`
+(journey.touchpoints). The in-memory functions call these when handed a Source, so the statistics
+downstream never know which engine counted. Integer counts are identical across engines; sums of
+money agree to floating-point rounding (the order of addition differs).
+
+Calendar periods are computed on the engine by truncating the (naive UTC) timestamp, and turned into
+pandas Periods only on the small result.
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from . import schema
+from .metrics import METRICS, SCALES
+
+ROW = "_row"
+TRUNCATE = {"D": "D", "W": "W", "M": "M", "Q": "Q", "Y": "Y"}  # pandas period -> Ibis truncate unit
+
+
+def score_counts(source, by, metrics=METRICS, period: str | None = None, time_column: str = "responded_at",
+                 csat_top_box: int = 2, ces_easy_from: int = 5) -> pd.DataFrame:
+    """metrics.score_counts on the engine: per group, NPS category counts, CSAT top-box, CES sums.
+
+    `by` may name responses columns, "period" (with `period`) and location columns (region, format),
+    which are joined on the engine."""
+    by = [by] if isinstance(by, str) else list(by or [])
+    t = _with_location_columns(source, source.table("responses"), by)
+    t = _with_period(t, period, time_column)
+    by = by + ["period"] if period is not None and "period" not in by else by
+    aggs = {"responses": t.count().cast("float64")}
+    for metric in metrics:
+        score = t[metric]
+        low, high = SCALES[metric]
+        if metric == "nps":
+            aggs["nps_promoters"] = _count(score >= 9)
+            aggs["nps_passives"] = _count((score >= 7) & (score <= 8))
+            aggs["nps_detractors"] = _count(score <= 6)
+        elif metric == "csat":
+            aggs["csat_top"] = _count(score > high - csat_top_box)
+            aggs["csat_n"] = _count(score.notnull())
+        else:
+            value = score.cast("float64")
+            aggs["ces_sum"] = value.sum().fill_null(0.0)
+            aggs["ces_sumsq"] = (value * value).sum().fill_null(0.0)
+            aggs["ces_n"] = _count(score.notnull())
+            aggs["ces_easy"] = _count(score >= ces_easy_from)
+    out = (t.group_by(by).aggregate(**aggs) if by else t.aggregate(**aggs)).to_pyarrow().to_pandas()
+    return _ordered(_typed_keys(out, by, period), by)
+
+
+def revenue_sums(source, by, period: str | None) -> pd.DataFrame:
+    """Per group (and period): revenue, revenue squared, transactions, distinct customers."""
+    t = _with_period(source.table("transactions"), period, "occurred_at")
+    keys = list(by) + (["period"] if period else [])
+    revenue = t["revenue"]
+    out = t.group_by(keys).aggregate(revenue=revenue.sum(), revenue_sq=(revenue * revenue).sum(),
+                                     transactions=t.count().cast("float64"),
+                                     customers=t["customer_id"].nunique()).to_pyarrow().to_pandas()
+    return _ordered(_typed_keys(out, keys, period), keys)
+
+
+def ex_means(source, period: str) -> pd.DataFrame:
+    """Mean employee-experience score per location and period."""
+    t = _with_period(source.table("employee_experience"), period, "measured_at")
+    out = t.group_by(["location_id", "period"]).aggregate(ex=t["ex_score"].mean()).to_pyarrow().to_pandas()
+    return _ordered(_typed_keys(out, ["location_id", "period"], period), ["location_id", "period"])
+
+
+def first_purchases(source, as_of=None):
+    """Each customer's first purchase (earliest second, then earliest record): an Ibis table on the engine."""
+    tx = _purchases(source, as_of)
+    key = _first_key(tx["occurred_at"], tx[ROW])
+    return tx.group_by("customer_id").aggregate(
+        anchor_at=tx["occurred_at"].argmin(key), anchor_location_id=tx["location_id"].argmin(key),
+        anchor_channel=tx["channel"].argmin(key))
+
+
+def end_of_data(source):
+    """The last purchase time (the default end of the data) as a pandas UTC Timestamp."""
+    tx = source.table("transactions")
+    value = tx.aggregate(end=tx["occurred_at"].max()).to_pyarrow().to_pandas()["end"].iloc[0]
+    return pd.Timestamp(value).tz_localize("UTC") if pd.notna(value) else None
+
+
+def touchpoints(source) -> pd.DataFrame:
+    """Per customer: touchpoints (responses + purchases) and distinct channels, as journey.touchpoints."""
+    parts = [source.table(name).select("customer_id", "channel") for name in ("responses", "transactions")
+             if source.has(name)]
+    events = parts[0] if len(parts) == 1 else parts[0].union(parts[1], distinct=False)
+    events = events.filter(events["customer_id"].notnull())
+    out = events.group_by("customer_id").aggregate(touchpoints=events.count(),
+                                                   channels=events["channel"].nunique()).to_pyarrow().to_pandas()
+    return out.sort_values("customer_id").reset_index(drop=True).astype(
+        {"customer_id": "str", "touchpoints": "int64", "channels": "int64"})
+
+
+# -- retention on the engine -------------------------------------------------------------------------
+
+def customer_outcomes(source, anchor: str, horizon_days: int, as_of, score_window_days: int) -> pd.DataFrame:
+    """The engine half of retention.customer_table: one row per anchor with its scores and purchase facts.
+
+    Columns: customer_id, [response_id,] anchor_at, anchor_location_id, anchor_channel, nps, csat,
+    ces, next_purchase_at, horizon_purchases, horizon_revenue, purchases, revenue (naive UTC times)."""
+    tx = _purchases(source, as_of)
+    if anchor == "first_purchase":
+        anchors = first_purchases(source, as_of)
+        ids = ["customer_id"]
+    else:
+        r = source.table("responses")
+        end = tx.aggregate(end=tx["occurred_at"].max()).end.as_scalar() if as_of is None else ibis.literal(as_of)
+        known = tx.select("customer_id").distinct()
+        r = r.filter(r["customer_id"].notnull() & (r["responded_at"] <= end) & r["customer_id"].isin(known["customer_id"]))
+        anchors = r.select("customer_id", "response_id", anchor_at=r["responded_at"], anchor_location_id=r["location_id"],
+                           anchor_channel=r["channel"], nps=r["nps"], csat=r["csat"], ces=r["ces"], _anchor_row=r[ROW])
+        ids = ["customer_id", "response_id"]
+    facts = _join_outcomes(tx, anchors, ids, horizon_days)
+    if anchor == "first_purchase":
+        facts = _attach_first_scores(source, facts, score_window_days)
+        order = ["customer_id"]
+    else:
+        order = ["_anchor_row"]
+    out = facts.to_pyarrow().to_pandas().sort_values(order, kind="stable").reset_index(drop=True)
+    return out.drop(columns=[c for c in ("_anchor_row",) if c in out])
+
+
+def _purchases(source, as_of):
+    tx = source.table("transactions")
+    return tx.filter(tx["occurred_at"] <= ibis.literal(as_of)) if as_of is not None else tx
+
+
+def _first_key(stamps, rows):
+    """Whole seconds, then record number, as one sortable integer (as the in-memory index orders them)."""
+    return stamps.epoch_seconds().cast("int64") * 1_000_000_000 + rows.cast("int64")
+
+
+def _join_outcomes(tx, anchors, ids, horizon_days):
+    """Per anchor: the first purchase after it, purchases and revenue in (anchor, anchor + horizon], totals."""
+    p = tx.select(_c=tx["customer_id"], _at=tx["occurred_at"], _rev=tx["revenue"])
+    totals = p.group_by("_c").aggregate(purchases=p.count(), revenue=p["_rev"].sum())
+    joined = anchors.join(p, anchors["customer_id"] == p["_c"])
+    start = joined["anchor_at"].epoch_seconds().cast("int64")
+    when = joined["_at"].epoch_seconds().cast("int64")
+    after = when > start
+    within = after & (when <= start + horizon_days * 86400)
+    keep = [c for c in anchors.columns]
+    facts = joined.group_by(keep).aggregate(
+        next_purchase_at=joined["_at"].min(where=after),
+        horizon_purchases=within.cast("int64").sum(),
+        horizon_revenue=joined["_rev"].sum(where=within).fill_null(0.0))
+    facts = facts.join(totals, facts["customer_id"] == totals["_c"]).drop("_c")
+    return facts
+
+
+def _attach_first_scores(source, facts, window_days):
+    """The first response in [anchor, anchor + window] and before the next purchase, per customer."""
+    r = source.table("responses")
+    r = r.filter(r["customer_id"].notnull()).select(_c=r["customer_id"], _at=r["responded_at"], _row=r[ROW],
+                                                    _nps=r["nps"], _csat=r["csat"], _ces=r["ces"])
+    j = facts.join(r, facts["customer_id"] == r["_c"])
+    ok = ((j["_at"] >= j["anchor_at"]) & (j["_at"] <= j["anchor_at"] + ibis.interval(days=window_days))
+          & (j["next_purchase_at"].isnull() | (j["_at"] < j["next_purchase_at"])))
+    j = j.filter(ok)
+    key = _first_key(j["_at"], j["_row"])
+    best = j.group_by(j["customer_id"].name("_c")).aggregate(nps=j["_nps"].argmin(key), csat=j["_csat"].argmin(key),
+                                                             ces=j["_ces"].argmin(key))
+    out = facts.left_join(best, facts["customer_id"] == best["_c"]).drop("_c")
+    return out
+
+
+# -- shared ------------------------------------------------------------------------------------------
+
+def _count(condition):
+    return condition.fill_null(False).cast("int64").sum().cast("float64")
+
+
+def _with_period(t, period, time_column):
+    """Add a `period` column (the start of the calendar period, naive UTC) when a period is asked for."""
+    if period is None:
+        return t
+    if period not in TRUNCATE:
+        raise ValueError(f"period {period!r} is not supported on an engine; use one of {', '.join(TRUNCATE)}")
+    return t.mutate(period=t[time_column].truncate(TRUNCATE[period]))
+
+
+def _with_location_columns(source, t, by):
+    wanted = [c for c in by if c not in t.columns and c != "period" and c in schema.LOCATIONS.names]
+    missing = [c for c in by if c not in t.columns and c != "period" and c not in wanted]
+    if missing:
+        raise KeyError(f"summarize: no column(s) {missing} in responses")
+    if not wanted:
+        return t
+    loc = source.table("locations").select("location_id", *wanted).rename(_loc="location_id")
+    return t.left_join(loc, t["location_id"] == loc["_loc"]).drop("_loc")
+
+
+def _typed_keys(out: pd.DataFrame, keys, period) -> pd.DataFrame:
+    """Engine keys in the dtypes the in-memory path gives: categories, str ids, pandas Periods."""
+    for key in keys:
+        if key == "period":
+            stamps = pd.to_datetime(out[key])
+            out[key] = pd.PeriodIndex(stamps.dt.to_period(period)) if len(out) else pd.PeriodIndex([], freq=period)
+            continue
+        column = _schema_column(key)
+        out[key] = out[key].astype(column.dtype if column is not None else "str")
+    return out
+
+
+def _schema_column(name):
+    for table in ("responses", "transactions", "locations"):
+        spec = schema.TABLES[table]
+        if spec.known(name):
+            return spec.column(name)
+    return None
+
+
+def _ordered(out: pd.DataFrame, keys) -> pd.DataFrame:
+    return out.sort_values(list(keys), na_position="last", kind="stable").reset_index(drop=True) if keys else out
