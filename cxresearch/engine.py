@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import warnings
 import shutil
 import tempfile
 from pathlib import Path
@@ -232,13 +233,15 @@ def _connect_duckdb_folder(folder: Path, mapping, memory_limit, scratch) -> Sour
 
 def _connect_duckdb_file(path: str, memory_limit, scratch) -> Source:
     """Canonical tables stored in a DuckDB database file, attached read-only beside the scratch database."""
-    file = Path(path.removeprefix("/") if path.startswith("//") else path)
-    file = Path(path[1:]) if path.startswith("/") and not Path(path).exists() and Path(path[1:]).exists() else file
+    file = Path(path)
+    if not file.is_file() and path.startswith("/") and Path(path[1:]).is_file():
+        file = Path(path[1:])  # duckdb:///brand.duckdb: relative to the working folder
     if not file.is_file():
         raise IngestError(f"{file}: no such DuckDB file")
     con, close = _duckdb(memory_limit, scratch)
     con.raw_sql(f"ATTACH '{str(file.resolve())}' AS brand (READ_ONLY)")
-    present = set(con.list_tables(database="brand"))
+    present = {row[0] for row in con.raw_sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'brand'").fetchall()}
     raws = {}
     for table in schema.TABLE_ORDER:
         if table in present:
@@ -261,6 +264,7 @@ def spark_session(spark="local[2]"):
     """A SparkSession from a session, a master URL or a Spark Connect URL, with its time zone set to UTC."""
     from pyspark.sql import SparkSession
 
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     if isinstance(spark, str):
         builder = SparkSession.builder.appName("cxresearch")
         builder = builder.remote(spark) if spark.startswith("sc://") else builder.master(spark)

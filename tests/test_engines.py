@@ -1,0 +1,187 @@
+"""The engines agree: DuckDB (the default), Spark and the in-memory pandas path give the same tables,
+the same rejects and the same reduced statistics, on the sample and on messy exports.
+
+Counts must match exactly; sums of money to floating-point rounding (rtol 1e-12), since engines add
+in a different order. The Spark tests share one local session and are marked `spark`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+import cxresearch as cx
+from cxresearch import engine, journey, retention, revenue, schema, synth
+from cxresearch import metrics as mx
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+SAME = {"check_exact": False, "rtol": 1e-12}
+
+
+def assert_same(a: pd.DataFrame, b: pd.DataFrame):
+    pd.testing.assert_frame_equal(a, b, **SAME)
+
+
+@pytest.fixture(scope="module")
+def sample_pair():
+    source = cx.connect(SAMPLE)
+    yield source, cx.load_dataset(SAMPLE)
+    source.close()
+
+
+@pytest.fixture(scope="module")
+def messy_folders(tmp_path_factory):
+    raw, truth = synth.generate_raw(20, 3000, seed=11, messy=True, messy_rate=0.01)
+    root = tmp_path_factory.mktemp("messy")
+    return {fmt: synth.write_raw(raw, root / fmt, fmt) for fmt in ("csv", "parquet")}, truth
+
+
+def reductions_agree(source, dataset):
+    """Every reduction the statistics use, on an engine and in memory."""
+    for by, period in [(None, None), ("location_id", None), ("location_id", "Q"), (["channel", "journey_stage"], "M"),
+                       ("channel", "W"), ("journey_stage", "Y")]:
+        assert_same(mx.summarize(source, by=by, period=period), mx.summarize(dataset.responses, by=by, period=period))
+    assert_same(mx.score_counts(source, ["location_id"]), mx.score_counts(dataset.responses, ["location_id"]))
+    assert_same(revenue.revenue_summary(source), revenue.revenue_summary(dataset.transactions))
+    assert_same(revenue.revenue_summary(source, by=None, period="M"),
+                revenue.revenue_summary(dataset.transactions, by=None, period="M"))
+    assert_same(revenue.location_panel(source), revenue.location_panel(dataset))
+    for anchor in ("first_purchase", "response"):
+        for as_of in (None, "2025-06-30"):
+            assert_same(retention.customer_table(source, anchor=anchor, as_of=as_of),
+                        retention.customer_table(dataset, anchor=anchor, as_of=as_of))
+    assert_same(retention.first_purchases(source), retention.first_purchases(dataset))
+    assert_same(journey.touchpoints(source, by="home_location_id"), journey.touchpoints(dataset, by="home_location_id"))
+
+
+def tables_and_rejects_agree(source, dataset):
+    for name in schema.TABLE_ORDER:
+        assert_same(source.fetch(name), dataset.table(name))
+    pd.testing.assert_frame_equal(source.rejects, dataset.rejects)
+    pd.testing.assert_frame_equal(source.accounting(), dataset.accounting())
+    assert source.accounting()["balanced"].all()
+
+
+# -- DuckDB --------------------------------------------------------------------------------------------
+
+def test_duckdb_is_the_default_and_loads_the_sample_as_pandas_does(sample_pair):
+    source, dataset = sample_pair
+    assert isinstance(source, cx.Source) and source.engine == "duckdb"
+    tables_and_rejects_agree(source, dataset)
+    assert source.summary() == dataset.summary()
+
+
+def test_duckdb_reductions_equal_the_in_memory_ones_on_the_sample(sample_pair):
+    reductions_agree(*sample_pair)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_duckdb_rejects_the_same_rows_for_the_same_reasons_on_messy_exports(messy_folders, fmt):
+    folders, truth = messy_folders
+    with cx.connect(folders[fmt]) as source:
+        dataset = cx.load_dataset(folders[fmt])
+        tables_and_rejects_agree(source, dataset)
+        rejected = source.accounting()["rejected"]
+        assert all(rejected[t] == counts["rejected"] for t, counts in truth.messy_counts.items())
+        pd.testing.assert_frame_equal(source.rejects_by_reason(), dataset.rejects_by_reason()
+                                      .sort_values(["rows", "table", "reason"], ascending=[False, True, True])
+                                      .reset_index(drop=True), check_dtype=False)
+        reductions_agree(source, dataset)
+
+
+def test_rejects_stay_on_the_engine_as_a_table(messy_folders):
+    folders, _ = messy_folders
+    with cx.connect(folders["csv"]) as source:
+        assert "cx_rejects" in source.con.list_tables()
+        on_engine = source.rejects_table.count().execute()
+        assert on_engine == len(source.rejects) > 0
+
+
+def test_brand_results_are_the_same_on_duckdb_and_in_memory(sample_pair):
+    source, dataset = sample_pair
+    a, b = cx.brand.brand_results(source, seed=3), cx.brand.brand_results(dataset, seed=3)
+    assert_same(a.scorecard, b.scorecard)
+    assert_same(a.customers, b.customers)
+    for name in ("retention", "revenue", "ex"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.estimate == pytest.approx(y.estimate, rel=1e-9)
+        assert x.ci_low == pytest.approx(y.ci_low, rel=1e-9) and x.ci_high == pytest.approx(y.ci_high, rel=1e-9)
+
+
+def test_a_duckdb_database_file_with_canonical_tables(tmp_path):
+    file = tmp_path / "brand.duckdb"
+    with duckdb.connect(str(file)) as con:
+        for name in schema.TABLE_ORDER:
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{SAMPLE / (name + '.parquet')}')")
+    with cx.connect(f"duckdb:///{file}") as source:
+        dataset = cx.load_dataset(SAMPLE)
+        for name in schema.TABLE_ORDER:
+            assert_same(source.fetch(name), dataset.table(name))
+        assert_same(revenue.location_panel(source), revenue.location_panel(dataset))
+
+
+def test_connection_strings_pick_the_engine(tmp_path):
+    assert isinstance(cx.connect(f"pandas:{SAMPLE}"), cx.CXDataset)
+    dataset = cx.load_dataset(SAMPLE)
+    assert cx.connect(dataset) is dataset
+    with pytest.raises(cx.IngestError, match="not a folder"):
+        cx.connect(tmp_path / "nowhere")
+    with pytest.raises(cx.IngestError, match="no such DuckDB file"):
+        cx.connect(f"duckdb:///{tmp_path / 'missing.duckdb'}")
+
+
+def test_settings_only_the_in_memory_reader_applies_are_refused_with_the_way_out(tmp_path):
+    folder = tmp_path / "berlin"
+    shutil.copytree(SAMPLE, folder)
+    (folder / "mapping.yaml").write_text("timezone: Europe/Berlin\n")
+    with pytest.raises(cx.IngestError, match="pandas:<folder>"):
+        cx.connect(folder)
+    assert cx.connect(f"pandas:{folder}").accounting()["balanced"].all()
+
+
+def test_unsupported_period_on_an_engine_is_a_clear_error(sample_pair):
+    with pytest.raises(ValueError, match="not supported on an engine"):
+        mx.summarize(sample_pair[0], period="2Q")
+
+
+# -- Spark ---------------------------------------------------------------------------------------------
+
+def _spark_or_skip():
+    pytest.importorskip("pyspark", reason="pyspark is not installed (pip install '.[spark]')")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java 17+ on PATH")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    return engine.spark_session("local[2]")
+
+
+@pytest.fixture(scope="module")
+def spark():
+    session = _spark_or_skip()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_agrees_with_duckdb_and_pandas_on_messy_csv(spark, messy_folders):
+    folders, _ = messy_folders
+    source = cx.connect(folders["csv"], spark=spark)
+    assert source.engine == "spark"
+    dataset = cx.load_dataset(folders["csv"])
+    tables_and_rejects_agree(source, dataset)
+    reductions_agree(source, dataset)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_reads_parquet_and_the_spark_prefix(spark, messy_folders):
+    folders, _ = messy_folders
+    source = cx.connect(f"spark:{folders['parquet']}")
+    dataset = cx.load_dataset(folders["parquet"])
+    pd.testing.assert_frame_equal(source.accounting(), dataset.accounting())
+    assert_same(revenue.location_panel(source), revenue.location_panel(dataset))
