@@ -84,10 +84,15 @@ def _compute(dataset, horizon_days, min_n, period, seed) -> BrandResults:
 
 
 def fingerprint(path) -> str:
-    """SHA-256 over the data files of a folder (names and contents): the identity of the input."""
+    """SHA-256 over the data files (names and contents) behind a folder or connection string: the
+    identity of the input. A warehouse has no local files: its connection string stands for it."""
+    from .engine import local_files
+
     digest = hashlib.sha256()
-    for file in sorted(Path(path).iterdir()):
-        if file.is_file():
-            digest.update(file.name.encode())
-            digest.update(file.read_bytes())
+    files = local_files(path)
+    for file in files:
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    if not files:
+        digest.update(str(path).encode())
     return digest.hexdigest()

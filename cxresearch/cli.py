@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .ingest import IngestError, load_dataset
+from .engine import connect
+from .ingest import IngestError
 from .mapping import MappingError
 
 
@@ -31,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Execute the notebooks of a run config with papermill, render HTML "
                                 "without code, write index.html and manifest.json, publish atomically.")
     suite.add_argument("--config", default="reports.yaml", help="run config (default reports.yaml)")
-    suite.add_argument("--data", help="data folder (default: the config's data)")
+    suite.add_argument("--data", help="data folder or connection string: duckdb:///brand.duckdb, spark:<folder>, "
+                                      "pandas:<folder>, or a warehouse URL (default: the config's data)")
     suite.add_argument("--out", help="where runs are published (default: the config's out, reports/)")
     suite.add_argument("--workers", type=int, help="notebooks in parallel (default: the config's, 2)")
     suite.add_argument("--only", help="comma-separated notebook names to run")
@@ -43,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("validate", help="load a data folder, print what loaded and the accounting",
                                 description="Load and validate a folder of exports; print the tables, "
                                 "the accounting (read = accepted + rejected) and rejects by reason.")
-    check.add_argument("data", help="folder with one file per table (locations, responses, ...)")
+    check.add_argument("data", help="folder with one file per table (locations, responses, ...), or a connection "
+                                    "string as for run --data")
     check.add_argument("--mapping", help="YAML column mapping (default: DATA/mapping.yaml if present)")
     check.add_argument("--rejects", metavar="CSV", help="write every rejected row with its reason to this file")
     check.add_argument("--strict", action="store_true", help="exit 1 when any row was rejected")
@@ -79,7 +82,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    dataset = load_dataset(args.data, mapping=args.mapping)
+    dataset = connect(args.data, mapping=args.mapping)
     print(f"cxresearch {__version__}: {args.data}")
     print(dataset.summary())
     if len(dataset.rejects):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import warnings
 import shutil
 import tempfile
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("duckdb", "spark", "pandas")
 ROW = "_row"  # 1-based record number in the source file, carried by every engine table
+SPARK_ENV = "CXRESEARCH_SPARK"  # master or Spark Connect URL for "spark:<folder>" (default local[2])
 PREFIX = "cx_"  # engine tables this package writes: cx_<table>_checked, cx_rejects
 
 
@@ -46,7 +48,8 @@ def connect(source="data/sample", *, spark=None, mapping=None, memory_limit: str
     """Open `source` on its engine and validate it there; returns a `Source` (or a CXDataset for pandas).
 
     `source`: a folder of exports (DuckDB by default), "duckdb:///file.duckdb", "spark:<folder>",
-    "pandas:<folder>", or any Ibis URL ("postgres://...", "snowflake://...") whose database holds
+    "pandas:<folder>" (with "spark:", the master or Spark Connect URL comes from the
+    CXRESEARCH_SPARK environment variable, default local[2]), or any Ibis URL ("postgres://...", "snowflake://...") whose database holds
     the canonical tables. `spark`: a SparkSession, a master URL ("local[2]", "spark://...") or a
     Spark Connect URL ("sc://..."); with it, a folder is read by Spark. `mapping`: as for
     `load_dataset` (a folder's mapping.yaml is used by default). `memory_limit` caps DuckDB
@@ -58,7 +61,7 @@ def connect(source="data/sample", *, spark=None, mapping=None, memory_limit: str
     if text.startswith("pandas:"):
         return load_dataset(text.removeprefix("pandas:"), mapping)
     if text.startswith("spark:"):
-        spark, text = spark or "local[2]", text.removeprefix("spark:")
+        spark, text = spark or os.environ.get(SPARK_ENV, "local[2]"), text.removeprefix("spark:")
     if spark is not None:
         return _connect_spark(Path(text), spark, mapping)
     if text.startswith("duckdb://"):
@@ -66,6 +69,34 @@ def connect(source="data/sample", *, spark=None, mapping=None, memory_limit: str
     if "://" in text:
         return _connect_warehouse(text)
     return _connect_duckdb_folder(Path(text), mapping, memory_limit, scratch)
+
+
+def resolve(source, base) -> str:
+    """A data setting (reports.yaml, --data) made absolute: folders relative to `base`, URLs untouched."""
+    text = str(source)
+    for prefix in ("spark:", "pandas:"):
+        if text.startswith(prefix):
+            return prefix + str((Path(base) / text.removeprefix(prefix)).resolve())
+    if text.startswith("duckdb:///"):
+        file = Path(text.removeprefix("duckdb://"))
+        relative = Path(base) / text.removeprefix("duckdb:///")
+        return f"duckdb://{file}" if file.is_file() or not relative.is_file() else f"duckdb://{relative.resolve()}"
+    if "://" in text:
+        return text
+    return str((Path(base) / text).resolve())
+
+
+def local_files(source) -> list[Path]:
+    """The files behind a source, sorted: a folder's files or a DuckDB file; none for a warehouse."""
+    text = str(source)
+    for prefix in ("spark:", "pandas:"):
+        text = text.removeprefix(prefix)
+    if text.startswith("duckdb://"):
+        file = Path(text.removeprefix("duckdb://"))
+        return [file] if file.is_file() else []
+    if "://" in text or not Path(text).is_dir():
+        return []
+    return sorted(p for p in Path(text).iterdir() if p.is_file())
 
 
 def engine_of(data) -> str:

@@ -216,15 +216,15 @@ def run(config_path="reports.yaml", data=None, out=None, workers: int | None = N
     others are copied from it into the new run.
     """
     from .brand import brand_results, fingerprint
-    from .ingest import load_dataset
+    from .engine import connect, resolve
 
     config = load_config(config_path)
     base = Path(config["_base"])
-    data = str(Path(data).resolve() if data else (base / config.get("data", "data/sample")).resolve())
+    data = resolve(data, Path.cwd()) if data else resolve(config.get("data", "data/sample"), base)
     out = (Path(out) if out else base / config.get("out", "reports")).resolve()
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     staging = out / f".tmp-{run_id}"
-    dataset = load_dataset(data, mapping=config.get("mapping"))
+    dataset = connect(data, mapping=config.get("mapping"))
     jobs = plan(config, only, locations, dataset)
     reused = _mark_reused(jobs, _previous_run(out, retry_failed)) if retry_failed else []
     pending = [j for j in jobs if j.status == "pending"]
@@ -337,12 +337,11 @@ def _git_commit(folder: Path) -> str | None:
 
 
 def _inputs(data: str) -> list[dict]:
-    files = []
-    for file in sorted(Path(data).iterdir()):
-        if file.is_file():
-            files.append({"file": file.name, "bytes": file.stat().st_size,
-                          "sha256": hashlib.sha256(file.read_bytes()).hexdigest()})
-    return files
+    from .engine import local_files
+
+    files = [{"file": file.name, "bytes": file.stat().st_size, "sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
+             for file in local_files(data)]
+    return files or [{"source": data}]
 
 
 def _manifest(run_id, config, data, jobs, seconds, retry_of) -> dict:
