@@ -1,10 +1,15 @@
 """The ingest rules of `cxresearch.validate`, written once as Ibis expressions so an engine runs them.
 
-`check_table` turns a raw engine table (canonical column names, raw values, `_row`) into one query
-whose result has the coerced canonical columns plus `_reason`, `_column` and `_value`: the first
-problem of each row, in the same order as the pandas validator (columns in canonical order and,
-within a column, its checks in order; then "no score", unknown references, duplicate keys). Rows
-with no reason are the accepted ones; the others are the rejects. Nothing leaves the engine.
+From the raw engine table (canonical column names, raw values, `_row`, the record number):
+
+- `check_rows`: every row parsed once, its coerced canonical columns and the index of its first
+  problem, in the same order as the pandas validator (columns in canonical order and, within a
+  column, its checks in order; then "no score", unknown references, duplicate keys). The engine
+  stores this table in its own columnar format; nothing is collected into memory.
+- `duplicate_rows`: on the stored table, the later valid rows of a repeated key.
+- `accepted_rows`: the stored rows without a problem and not duplicates, canonical columns only.
+- `reject_records`: the rejects layout (table, source, row, column, value, reason), with raw values
+  read back for the rejected rows only.
 
 What the engines do not do (the in-memory reader does): non-UTC `timezone`, `date_format` and
 Qualtrics exports; `cxresearch.engine` refuses those mappings with a clear error. Timestamps in
@@ -22,66 +27,110 @@ ROW = "_row"
 ENGINE_TYPES = {"id": dt.string, "text": dt.string, "timestamp": dt.Timestamp(), "float": dt.float64,
                 "score": dt.int8, "category": dt.string}
 NA_TOKENS = ("NA", "N/A", "NULL", "null", "NaN", "nan")  # the pandas CSV reader's missing values
+WHITESPACE = (" ", "\t", "\n", "\r", "\x0b", "\x0c")
 
 
-def check_table(raw, table: str, source: str, checked: dict, options: dict, csv: bool):
-    """One query: coerced canonical columns, `_row`, and the first problem of each row (or nulls).
+class Checked:
+    """A table's checked rows: `_row`, the coerced canonical columns, `_code` (index of the first problem,
+    null when none) and `_duplicate`; plus what each code means, to label the rejects."""
 
-    Built in small stages (parse, reference joins, checks, then the duplicate keys) so that no
-    expression repeats a parse: that keeps the plans small enough for Spark's code generator."""
+    def __init__(self, expr, labels: list[tuple[str, str, str | None]], key: str):
+        self.expr, self.labels, self.key = expr, labels, key  # labels: (column, reason, raw column or None)
+
+
+def check_rows(raw, table: str, accepted: dict, options: dict, csv: bool) -> Checked:
+    """Parse and check every row once: coerced values and the first problem of each row.
+
+    `accepted` maps already-checked tables to their accepted rows, for the reference checks. Built in
+    small stages (parse, reference joins, checks) so that no expression repeats a parse, which also
+    keeps the plans small enough for Spark's code generator."""
+    spec, names, columns = _layout(raw, table)
+    t = _parsed(raw, columns, options, csv)
+    t, found_refs = _join_references(t, spec, columns, accepted)
+    coerced, problems = {}, []
+    for name, col in columns.items():
+        coerced[name], found = CHECK[col.kind](t, col)
+        problems += [(condition, name, reason, f"_v_{name}") for condition, reason in found]
+    problems += [(condition, column, reason, None) for condition, column, reason, _v in
+                 _score_problems(coerced, spec, columns)]
+    problems += [(~found & t[f"_p_{name}"].notnull(), name, f"unknown {name}", name) for name, found in found_refs.items()]
+    code = ibis.cases(*[(condition.fill_null(False), i) for i, (condition, *_ignored) in enumerate(problems)],
+                      else_=ibis.null("int16")) if problems else ibis.null("int16")
+    typed = {n: (coerced[n] if n in coerced else ibis.null(ENGINE_TYPES[spec.column(n).kind])).name(n) for n in names}
+    return Checked(t.select(t[ROW], **typed, _code=code), [(p[1], p[2], p[3]) for p in problems], spec.key)
+
+
+def duplicate_rows(checked, key: str):
+    """Rows of a stored checked table whose key an earlier valid row already has (by record number):
+    the pandas validator keeps the first valid row of each key and rejects the later ones."""
+    valid = checked.filter(checked["_code"].isnull() & checked[key].notnull())
+    firsts = (valid.group_by(valid[key].name("_dupkey")).aggregate(_first=valid[ROW].min(), _copies=valid.count())
+              .filter(lambda f: f["_copies"] > 1)).view()
+    later = valid.join(firsts, valid[key] == firsts["_dupkey"])
+    return later.filter(later[ROW] != later["_first"]).select(row=later[ROW].cast("int64"))
+
+
+def accepted_rows(checked, duplicates=None):
+    """The rows of a stored checked table with no problem: `_row` and the canonical columns."""
+    good = checked.filter(checked["_code"].isnull()).drop("_code")
+    return good.anti_join(duplicates, good[ROW] == duplicates["row"]) if duplicates is not None else good
+
+
+def reject_records(checked, duplicates, labels, key: str, raw, table: str, source: str, options: dict, csv: bool):
+    """The rejects (table, source, row, column, value, reason) of a stored checked table and its
+    duplicate rows. Raw values are read back from the source for the rejected rows only."""
+    bad = checked.filter(checked["_code"].notnull()).select(ROW, "_code", _duplicate=ibis.literal(False))
+    if duplicates is not None:
+        dup = duplicates.select(**{ROW: duplicates["row"]}, _code=ibis.null("int16"), _duplicate=ibis.literal(True))
+        bad = bad.union(dup)
+    bad = bad.view()
+    spec, names, columns = _layout(raw, table)
+    wanted = raw.semi_join(bad, raw[ROW] == bad[ROW])
+    t = _parsed(wanted, columns, options, csv).view()
+    t = t.join(bad, t[ROW] == bad[ROW])
+
+    def raw_text(column):
+        return t[column if column.startswith("_v_") else f"_v_{column}"].cast("string")
+    value = t["_code"].cases(*[(i, raw_text(c) if c is not None else ibis.null("string")) for i, (_n, _r, c)
+                               in enumerate(labels)], else_=ibis.null("string")) if labels else ibis.null("string")
+    return t.select(
+        table=ibis.literal(table, "string"), source=ibis.literal(source, "string"), row=t[ROW].cast("int64"),
+        column=t["_duplicate"].ifelse(ibis.literal(key), _lookup(t["_code"], [n for n, _r, _c in labels])),
+        value=t["_duplicate"].ifelse(t[f"_v_{key}"].cast("string"), value),
+        reason=t["_duplicate"].ifelse(ibis.literal(f"duplicate {key}"), _lookup(t["_code"], [r for _n, r, _c in labels])))
+
+
+def _layout(raw, table):
+    """The table spec, its canonical column names (with attr_* present) and the present columns' specs."""
     spec = schema.TABLES[table]
     present = [c for c in raw.columns if c != ROW]
     names = spec.names + sorted(c for c in present if spec.prefixed is not None and c.startswith(spec.prefixed.name))
-    columns = [spec.column(n) for n in names if n in present]
+    return spec, names, {n: spec.column(n) for n in names if n in present}
+
+
+def _parsed(raw, columns: dict, options: dict, csv: bool):
+    """Stage 1: each present column cleaned (CSV missing tokens, value maps) and parsed once."""
     value_maps = options.get("values", {}) or {}
     parsed = {}
-    for col in columns:
-        values = _value_map(_missing_tokens(raw[col.name]) if csv else raw[col.name], value_maps.get(col.name))
-        parsed[f"_v_{col.name}"] = values.cast("string")
+    for name, col in columns.items():
+        values = _value_map(_missing_tokens(raw[name]) if csv else raw[name], value_maps.get(name))
+        parsed[f"_v_{name}"] = values  # as read; turned into text only for rejected rows
         parsed.update(PARSE[col.kind](values, col))
-    keep_raw = {f"_r_{c}": raw[c].cast("string") for c in _raw_needed(spec, present, checked)}
-    t = raw.select(raw[ROW], **parsed, **keep_raw)
-    t, found_refs = _join_references(t, spec, present, checked)
-    coerced, problems = {}, []
-    for col in columns:
-        coerced[col.name], found = CHECK[col.kind](t, col)
-        problems += [(condition, col.name, reason, t[f"_v_{col.name}"]) for condition, reason in found]
-    problems += _score_problems(coerced, spec, present)
-    problems += [(~found & t[f"_p_{name}"].notnull(), name, f"unknown {name}", t[f"_r_{name}"])
-                 for name, found in found_refs.items()]
-    code = ibis.cases(*[(condition.fill_null(False), i) for i, (condition, *_ignored) in enumerate(problems)],
-                      else_=ibis.null("int16")) if problems else ibis.null("int16")
-    typed = {n: coerced[n] if n in coerced else ibis.null(ENGINE_TYPES[spec.column(n).kind]) for n in names}
-    stage = t.select(t[ROW], **{n: v.name(n) for n, v in typed.items()}, _code=code,
-                     **{f"_value{i}": p[3].cast("string") for i, p in enumerate(problems) if p[3] is not None},
-                     _rawkey=t[f"_r_{spec.key}"])
-    labelled = stage.select(*[stage[c] for c in [ROW, *names]], _rawkey=stage["_rawkey"],
-                            _reason=_lookup(stage["_code"], [p[2] for p in problems]),
-                            _column=_lookup(stage["_code"], [p[1] for p in problems]),
-                            _value=_raw_value(stage, problems))
-    return _flag_duplicates(labelled, spec.key)
+    return raw.select(raw[ROW], **parsed)
 
 
-def _raw_needed(spec, present, checked) -> list[str]:
-    refs = [c.name for c in spec.columns if c.references in checked and c.name in present]
-    return [spec.key] + [c for c in refs if c != spec.key]
-
-
-def _join_references(t, spec, present, checked):
+def _join_references(t, spec, columns, accepted):
     """Left-join each reference column to the accepted keys of its table (a join, not IN: Spark allows
     subqueries only in filters). Returns the table and, per column, whether its value was found."""
-    found = {}
+    found = []
     for col in spec.columns:
-        if col.references in checked and col.name in present:
-            ref = checked[col.references]
-            key = schema.TABLES[col.references].key
-            keys = ref.filter(ref["_reason"].isnull()).select(**{f"_k_{col.name}": ref[key]}).distinct()
-            probe = _id_value(t, col.name).name(f"_p_{col.name}")
-            t = t.mutate(probe)
+        if col.references in accepted and col.name in columns:
+            ref = accepted[col.references]
+            keys = ref.select(**{f"_k_{col.name}": ref[schema.TABLES[col.references].key]}).distinct()
+            t = t.mutate(_id_value(t, col.name).name(f"_p_{col.name}"))
             t = t.left_join(keys, t[f"_p_{col.name}"] == keys[f"_k_{col.name}"])
-            found[col.name] = None
-    out = {name: t[f"_k_{name}"].notnull() for name in found}
-    return t, out
+            found.append(col.name)
+    return t, {name: t[f"_k_{name}"].notnull() for name in found}
 
 
 def _lookup(code, labels):
@@ -90,46 +139,14 @@ def _lookup(code, labels):
     return code.cases(*[(i, ibis.literal(label)) for i, label in enumerate(labels)], else_=ibis.null("string"))
 
 
-def _raw_value(stage, problems):
-    if not problems:
-        return ibis.null("string")
-    return stage["_code"].cases(*[(i, stage[f"_value{i}"] if p[3] is not None else ibis.null("string"))
-                                  for i, p in enumerate(problems)], else_=ibis.null("string"))
-
-
-def reject_records(checked, table: str, source: str):
-    """The rejected rows of a checked table in the rejects layout (table, source, row, column, value, reason)."""
-    bad = checked.filter(checked["_reason"].notnull())
-    return bad.select(table=ibis.literal(table, "string"), source=ibis.literal(source, "string"),
-                      row=bad[ROW].cast("int64"), column=bad["_column"], value=bad["_value"], reason=bad["_reason"])
-
-
-# -- the first problem of each row -------------------------------------------------------------------
-
 def _score_problems(coerced, spec, present):
     if not spec.score_columns:
         return []
-    scores = [coerced[c] for c in spec.score_columns if c in present]
     none = ibis.literal(True)
-    for score in scores:
+    for score in [coerced[c] for c in spec.score_columns if c in present]:
         none = none & score.isnull()
     return [(none, ",".join(spec.score_columns), f"no score: needs at least one of {', '.join(spec.score_columns)}",
              None)]
-
-
-def _flag_duplicates(stage, key: str):
-    """Keep the first valid row of each key (by record number); later valid rows with it are rejected."""
-    candidates = stage.filter(stage["_reason"].isnull() & stage[key].notnull())
-    repeated = (candidates.group_by(candidates[key].name("_dupkey"))
-                .agg(_first_row=candidates[ROW].min(), _copies=candidates.count())
-                .filter(lambda t: t["_copies"] > 1))
-    joined = stage.left_join(repeated, stage[key] == repeated["_dupkey"])
-    duplicate = joined["_first_row"].notnull() & (joined[ROW] != joined["_first_row"]) & joined["_reason"].isnull()
-    keep = [c for c in stage.columns if c not in ("_reason", "_column", "_value", "_rawkey")]
-    return joined.select(*keep,
-                         _reason=duplicate.ifelse(ibis.literal(f"duplicate {key}"), joined["_reason"]),
-                         _column=duplicate.ifelse(ibis.literal(key), joined["_column"]),
-                         _value=duplicate.ifelse(joined["_rawkey"], joined["_value"]))
 
 
 # -- one column: parse it once (stage 1), then coerce and check from the parsed parts (stage 2) -----
@@ -145,13 +162,20 @@ def _missing_tokens(values):
 def _value_map(values, value_map):
     if not value_map:
         return values
-    text = values.cast("string").strip()
+    text = _strip(values.cast("string"))
     return text.substitute({str(k).strip(): str(v) for k, v in value_map.items()}, else_=values.cast("string"))
+
+
+def _strip(values):
+    """Strip surrounding white space, but only touch values that have any: a trim with a character set
+    costs far more than this test (seven times on DuckDB), and clean ids have none."""
+    edge = values.left(1).isin(WHITESPACE) | values.right(1).isin(WHITESPACE)
+    return edge.ifelse(values.strip(), values)
 
 
 def _blank(values):
     if _is_text(values):
-        return values.isnull() | (values.strip() == "")
+        return values.isnull() | (_strip(values) == "")
     if values.type().is_floating():
         return values.isnull() | values.isnan()
     return values.isnull()
@@ -162,13 +186,13 @@ def _id_value(t, name):
 
 
 def parse_text(values, col):
-    return {f"_b_{col.name}": _blank(values), f"_s_{col.name}": values.cast("string").strip() if col.kind == "id"
+    return {f"_b_{col.name}": _blank(values), f"_s_{col.name}": _strip(values.cast("string")) if col.kind == "id"
             else values.cast("string")}
 
 
 def parse_number(values, col):
     blank = _blank(values)
-    numbers = values.strip().try_cast("float64") if _is_text(values) else values.cast("float64")
+    numbers = _strip(values).try_cast("float64") if _is_text(values) else values.cast("float64")
     return {f"_b_{col.name}": blank, f"_n_{col.name}": blank.ifelse(ibis.null("float64"), numbers)}
 
 
@@ -180,15 +204,17 @@ def parse_timestamp(values, col):
     elif kind.is_date():
         stamps = values.cast(dt.Timestamp())
     else:
-        stamps = values.cast("string").strip().try_cast(dt.Timestamp(timezone="UTC")).cast(dt.Timestamp())
+        stamps = _strip(values.cast("string")).try_cast(dt.Timestamp(timezone="UTC")).cast(dt.Timestamp())
     blank = _blank(values)
     return {f"_b_{col.name}": blank, f"_t_{col.name}": blank.ifelse(ibis.null(dt.Timestamp()), stamps)}
 
 
 def parse_category(values, col):
     """Forgive case, spaces and hyphens (In-Store -> in_store), as the validator does."""
-    return {f"_b_{col.name}": _blank(values),
-            f"_k_{col.name}": values.cast("string").strip().lower().re_replace(r"[\s\-]+", "_")}
+    text = values.cast("string")
+    normalized = _strip(text).lower().re_replace(r"[\s\-]+", "_")
+    return {f"_b_{col.name}": _blank(values),  # labels already canonical skip the regular expression
+            f"_k_{col.name}": text.isin(list(col.categories)).ifelse(text, normalized)}
 
 
 def check_id(t, col):

@@ -61,9 +61,12 @@ def revenue_sums(source, by, period: str | None) -> pd.DataFrame:
     t = _with_period(source.table("transactions"), period, "occurred_at")
     keys = list(by) + (["period"] if period else [])
     revenue = t["revenue"]
-    out = t.group_by(keys).aggregate(revenue=revenue.sum(), revenue_sq=(revenue * revenue).sum(),
-                                     transactions=t.count().cast("float64"),
-                                     customers=t["customer_id"].nunique()).to_pyarrow().to_pandas()
+    per_customer = t.group_by([*keys, "customer_id"]).aggregate(  # then count customers: cheaper than DISTINCT
+        _revenue=revenue.sum(), _revenue_sq=(revenue * revenue).sum(), _n=t.count())
+    c = per_customer
+    out = c.group_by(keys).aggregate(revenue=c["_revenue"].sum(), revenue_sq=c["_revenue_sq"].sum(),
+                                     transactions=c["_n"].sum().cast("float64"),
+                                     customers=c["customer_id"].count()).to_pyarrow().to_pandas()
     return _ordered(_typed_keys(out, keys, period), keys)
 
 
@@ -96,8 +99,9 @@ def touchpoints(source) -> pd.DataFrame:
              if source.has(name)]
     events = parts[0] if len(parts) == 1 else parts[0].union(parts[1], distinct=False)
     events = events.filter(events["customer_id"].notnull())
-    out = events.group_by("customer_id").aggregate(touchpoints=events.count(),
-                                                   channels=events["channel"].nunique()).to_pyarrow().to_pandas()
+    pairs = events.group_by(["customer_id", "channel"]).aggregate(_n=events.count())  # cheaper than COUNT DISTINCT
+    out = pairs.group_by("customer_id").aggregate(touchpoints=pairs["_n"].sum(),
+                                                  channels=pairs["channel"].count()).to_pyarrow().to_pandas()
     return out.sort_values("customer_id").reset_index(drop=True).astype(
         {"customer_id": "str", "touchpoints": "int64", "channels": "int64"})
 
@@ -111,19 +115,20 @@ def customer_outcomes(source, anchor: str, horizon_days: int, as_of, score_windo
     ces, next_purchase_at, horizon_purchases, horizon_revenue, purchases, revenue (naive UTC times)."""
     tx = _purchases(source, as_of)
     if anchor == "first_purchase":
-        anchors = first_purchases(source, as_of)
+        anchors = source.cache(first_purchases(source, as_of))
         ids = ["customer_id"]
     else:
         r = source.table("responses")
         end = tx.aggregate(end=tx["occurred_at"].max()).end.as_scalar() if as_of is None else ibis.literal(as_of)
         known = tx.select("customer_id").distinct()
         r = r.filter(r["customer_id"].notnull() & (r["responded_at"] <= end) & r["customer_id"].isin(known["customer_id"]))
-        anchors = r.select("customer_id", "response_id", anchor_at=r["responded_at"], anchor_location_id=r["location_id"],
-                           anchor_channel=r["channel"], nps=r["nps"], csat=r["csat"], ces=r["ces"], _anchor_row=r[ROW])
+        anchors = source.cache(r.select("customer_id", "response_id", anchor_at=r["responded_at"],
+                                        anchor_location_id=r["location_id"], anchor_channel=r["channel"], nps=r["nps"],
+                                        csat=r["csat"], ces=r["ces"], _anchor_row=r[ROW]))
         ids = ["customer_id", "response_id"]
-    facts = _join_outcomes(tx, anchors, ids, horizon_days)
+    facts = _join_outcomes(tx, anchors, ids[-1] if anchor == "first_purchase" else "_anchor_row", horizon_days)
     if anchor == "first_purchase":
-        facts = _attach_first_scores(source, facts, score_window_days)
+        facts = _attach_first_scores(source, source.cache(facts), score_window_days)
         order = ["customer_id"]
     else:
         order = ["_anchor_row"]
@@ -141,22 +146,24 @@ def _first_key(stamps, rows):
     return stamps.epoch_seconds().cast("int64") * 1_000_000_000 + rows.cast("int64")
 
 
-def _join_outcomes(tx, anchors, ids, horizon_days):
-    """Per anchor: the first purchase after it, purchases and revenue in (anchor, anchor + horizon], totals."""
+def _join_outcomes(tx, anchors, key, horizon_days):
+    """Per anchor: the first purchase after it, purchases and revenue in (anchor, anchor + horizon], and
+    the customer's totals. Only (key, customer, time) go through the big join; the anchors' other
+    columns are joined back to the small per-anchor result."""
     p = tx.select(_c=tx["customer_id"], _at=tx["occurred_at"], _rev=tx["revenue"])
     totals = p.group_by("_c").aggregate(purchases=p.count(), revenue=p["_rev"].sum())
-    joined = anchors.join(p, anchors["customer_id"] == p["_c"])
-    start = joined["anchor_at"].epoch_seconds().cast("int64")
+    slim = anchors.select(_key=anchors[key], _ac=anchors["customer_id"],
+                          _start=anchors["anchor_at"].epoch_seconds().cast("int64"))
+    joined = slim.join(p, slim["_ac"] == p["_c"])
     when = joined["_at"].epoch_seconds().cast("int64")
-    after = when > start
-    within = after & (when <= start + horizon_days * 86400)
-    keep = [c for c in anchors.columns]
-    facts = joined.group_by(keep).aggregate(
+    after = when > joined["_start"]
+    within = after & (when <= joined["_start"] + horizon_days * 86400)
+    facts = joined.group_by("_key").aggregate(
         next_purchase_at=joined["_at"].min(where=after),
         horizon_purchases=within.cast("int64").sum(),
         horizon_revenue=joined["_rev"].sum(where=within).fill_null(0.0))
-    facts = facts.join(totals, facts["customer_id"] == totals["_c"]).drop("_c")
-    return facts
+    out = anchors.join(facts, anchors[key] == facts["_key"]).drop("_key")
+    return out.join(totals, out["customer_id"] == totals["_c"]).drop("_c")
 
 
 def _attach_first_scores(source, facts, window_days):
