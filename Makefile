@@ -36,7 +36,7 @@ browser:
 	  else echo "note: chromium not installed and no root apt; the browser test will be skipped"; fi; \
 	fi
 
-## Quick loop while developing: skip tests marked slow.
+## Quick loop while developing: skip tests marked slow (the model recoveries and the Spark engine).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" tests
 
@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/metrics.py
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/recovery.py
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
