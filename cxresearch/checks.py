@@ -79,9 +79,10 @@ def accepted_rows(checked, duplicates=None):
 def reject_records(checked, duplicates, labels, key: str, raw, table: str, source: str, options: dict, csv: bool):
     """The rejects (table, source, row, column, value, reason) of a stored checked table and its
     duplicate rows. Raw values are read back from the source for the rejected rows only."""
-    bad = checked.filter(checked["_code"].notnull()).select(ROW, "_code", _duplicate=ibis.literal(False))
-    if duplicates is not None:
-        dup = duplicates.select(**{ROW: duplicates["row"]}, _code=ibis.null("int16"), _duplicate=ibis.literal(True))
+    problems = checked.filter(checked["_code"].notnull())
+    bad = problems.select(ROW, _code=problems["_code"].cast("int32"), _duplicate=ibis.literal(False))
+    if duplicates is not None:  # (engines store the code's small integer type differently: cast both sides)
+        dup = duplicates.select(**{ROW: duplicates["row"]}, _code=ibis.null("int32"), _duplicate=ibis.literal(True))
         bad = bad.union(dup)
     bad = bad.view()
     spec, names, columns = _layout(raw, table)
