@@ -1,7 +1,7 @@
 """Benchmark: the whole reduce step at brand scale on DuckDB, on Spark local[2] and on the pandas path.
 
     python benchmarks/scale.py [--locations 1000] [--customers 2000000] [--transactions 50000000]
-                               [--responses 10000000] [--engines duckdb,pandas,spark] [--memory-limit 3GB]
+                               [--responses 10000000] [--engines duckdb,pandas,spark] [--memory-limit 2GB]
 
 Data are made with numpy and pyarrow (seeded), written once as Parquet under benchmarks/_data/ and
 reused. Each engine runs in its own process, so its peak memory (max RSS, children included: a Spark
@@ -194,7 +194,8 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=50_000_000)
     parser.add_argument("--responses", type=int, default=10_000_000)
     parser.add_argument("--engines", default="duckdb,pandas,spark", help="comma-separated, in the order to run")
-    parser.add_argument("--memory-limit", default="3GB", help="DuckDB's memory limit (it spills beyond it)")
+    parser.add_argument("--memory-limit", default="2GB",
+                        help="DuckDB's memory limit (it spills beyond it); 2GB keeps the process under 4 GB")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
