@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 ENGINES = ("duckdb", "spark", "pandas")
 ROW = "_row"  # 1-based record number in the source file, carried by every engine table
 SPARK_ENV = "CXRESEARCH_SPARK"  # master or Spark Connect URL for "spark:<folder>" (default local[2])
+SPARK_MEMORY_ENV = "CXRESEARCH_SPARK_DRIVER_MEMORY"  # heap of a session started here (default 4g; local mode runs in it)
 PREFIX = "cx_"  # engine tables this package writes: cx_<table>_checked, cx_<table>_rejects, cx_rejects
 
 
@@ -310,7 +311,8 @@ def spark_session(spark="local[2]"):
         builder = SparkSession.builder.appName("cxresearch")
         builder = builder.remote(spark) if spark.startswith("sc://") else builder.master(spark)
         spark = (builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "8")
-                 .config("spark.sql.session.timeZone", "UTC").config("spark.driver.memory", "2g").getOrCreate())
+                 .config("spark.sql.session.timeZone", "UTC")
+                 .config("spark.driver.memory", os.environ.get(SPARK_MEMORY_ENV, "4g")).getOrCreate())
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     return spark
 
