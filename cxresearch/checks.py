@@ -22,20 +22,20 @@ import ibis
 import ibis.expr.datatypes as dt
 
 from . import schema
+from .engine import ROW
+from .ingest import NA_TOKENS
 
-ROW = "_row"
 ENGINE_TYPES = {"id": dt.string, "text": dt.string, "timestamp": dt.Timestamp(), "float": dt.float64,
                 "score": dt.int8, "category": dt.string}
-NA_TOKENS = ("NA", "N/A", "NULL", "null", "NaN", "nan")  # the pandas CSV reader's missing values
 WHITESPACE = (" ", "\t", "\n", "\r", "\x0b", "\x0c")
 
 
 class Checked:
-    """A table's checked rows: `_row`, the coerced canonical columns, `_code` (index of the first problem,
-    null when none) and `_duplicate`; plus what each code means, to label the rejects."""
+    """A table's checked rows: `_row`, the coerced canonical columns and `_code` (index of the first
+    problem, null when none); plus what each code means, to label the rejects."""
 
     def __init__(self, expr, labels: list[tuple[str, str, str | None]], key: str):
-        self.expr, self.labels, self.key = expr, labels, key  # labels: (column, reason, raw column or None)
+        self.expr, self.labels, self.key = expr, labels, key  # labels: (column, reason, column whose raw value to show)
 
 
 def check_rows(raw, table: str, accepted: dict, options: dict, csv: bool) -> Checked:
@@ -50,9 +50,8 @@ def check_rows(raw, table: str, accepted: dict, options: dict, csv: bool) -> Che
     coerced, problems = {}, []
     for name, col in columns.items():
         coerced[name], found = CHECK[col.kind](t, col)
-        problems += [(condition, name, reason, f"_v_{name}") for condition, reason in found]
-    problems += [(condition, column, reason, None) for condition, column, reason, _v in
-                 _score_problems(coerced, spec, columns)]
+        problems += [(condition, name, reason, name) for condition, reason in found]
+    problems += _score_problems(coerced, spec, columns)
     problems += [(~found & t[f"_p_{name}"].notnull(), name, f"unknown {name}", name) for name, found in found_refs.items()]
     code = ibis.cases(*[(condition.fill_null(False), i) for i, (condition, *_ignored) in enumerate(problems)],
                       else_=ibis.null("int16")) if problems else ibis.null("int16")
@@ -91,7 +90,7 @@ def reject_records(checked, duplicates, labels, key: str, raw, table: str, sourc
     t = t.join(bad, t[ROW] == bad[ROW])
 
     def raw_text(column):
-        return t[column if column.startswith("_v_") else f"_v_{column}"].cast("string")
+        return t[f"_v_{column}"].cast("string")
     value = t["_code"].cases(*[(i, raw_text(c) if c is not None else ibis.null("string")) for i, (_n, _r, c)
                                in enumerate(labels)], else_=ibis.null("string")) if labels else ibis.null("string")
     return t.select(
@@ -104,9 +103,8 @@ def reject_records(checked, duplicates, labels, key: str, raw, table: str, sourc
 def _layout(raw, table):
     """The table spec, its canonical column names (with attr_* present) and the present columns' specs."""
     spec = schema.TABLES[table]
-    present = [c for c in raw.columns if c != ROW]
-    names = spec.names + sorted(c for c in present if spec.prefixed is not None and c.startswith(spec.prefixed.name))
-    return spec, names, {n: spec.column(n) for n in names if n in present}
+    names = schema.table_columns(table, raw)
+    return spec, names, {n: spec.column(n) for n in names if n in raw.columns}
 
 
 def _parsed(raw, columns: dict, options: dict, csv: bool):

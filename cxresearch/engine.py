@@ -33,14 +33,14 @@ import pandas as pd
 from . import mapping as mapping_mod
 from . import schema
 from .dataset import CXDataset, accounting_table, summary_lines
-from .ingest import DEFAULT_MAPPING_FILE, IngestError, canonical_names, load_dataset, locate_tables, require_columns
+from .ingest import IngestError, canonical_names, file_format, folder_tables, load_dataset, require_columns
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("duckdb", "spark", "pandas")
-ROW = "_row"  # 1-based record number in the source file, carried by every engine table
 SPARK_ENV = "CXRESEARCH_SPARK"  # master or Spark Connect URL for "spark:<folder>" (default local[2])
 SPARK_MEMORY_ENV = "CXRESEARCH_SPARK_DRIVER_MEMORY"  # heap of a session started here (default 4g; local mode runs in it)
+ROW = "_row"  # 1-based record number in the source, carried by every engine table
+OTHER_SOURCES = ", or a connection string such as duckdb:///brand.duckdb"
 PREFIX = "cx_"  # engine tables this package writes: cx_<table>_checked, cx_<table>_rejects, cx_rejects
 
 
@@ -171,8 +171,7 @@ class Source:
             return schema.empty_rejects()
         order = {t: i for i, t in enumerate(schema.TABLE_ORDER)}
         frame = frame.assign(_t=frame["table"].map(order)).sort_values(["_t", "row"], kind="stable")
-        return frame.drop(columns="_t").reset_index(drop=True).astype(
-            {"table": "str", "source": "str", "row": "int64", "column": "str", "value": "str", "reason": "str"})
+        return frame.drop(columns="_t").reset_index(drop=True).astype(schema.REJECT_DTYPES)
 
     def to_dataset(self) -> CXDataset:
         """Everything fetched into an in-memory CXDataset (for small data, tests and export)."""
@@ -255,7 +254,7 @@ def _duckdb(memory_limit, scratch):
 
 
 def _connect_duckdb_folder(folder: Path, mapping, memory_limit, scratch) -> Source:
-    settings, files = _folder_tables(folder, mapping)
+    settings, files = folder_tables(folder, mapping, OTHER_SOURCES)
     con, close = _duckdb(memory_limit, scratch)
     raws = {}
     for table, file in files.items():
@@ -311,7 +310,6 @@ def spark_session(spark="local[2]"):
         builder = SparkSession.builder.appName("cxresearch")
         builder = builder.remote(spark) if spark.startswith("sc://") else builder.master(spark)
         spark = (builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "8")
-                 .config("spark.sql.session.timeZone", "UTC")
                  .config("spark.driver.memory", os.environ.get(SPARK_MEMORY_ENV, "4g")).getOrCreate())
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     return spark
@@ -321,7 +319,7 @@ def _connect_spark(folder: Path, spark, mapping) -> Source:
     import ibis
 
     session = spark_session(spark)
-    settings, files = _folder_tables(folder, mapping)
+    settings, files = folder_tables(folder, mapping, OTHER_SOURCES)
     con = ibis.pyspark.connect(session)
     raws = {}
     for table, file in files.items():
@@ -387,18 +385,9 @@ def _connect_warehouse(url: str) -> Source:
 
 # -- shared ------------------------------------------------------------------------------------------
 
-def _folder_tables(folder: Path, mapping) -> tuple[dict, dict[str, Path]]:
-    if not folder.is_dir():
-        raise IngestError(f"{folder}: not a folder; expected a folder with one file per table "
-                          f"({', '.join(schema.TABLE_ORDER)}), or a connection string such as duckdb:///brand.duckdb")
-    if mapping is None and (folder / DEFAULT_MAPPING_FILE).is_file():
-        mapping = folder / DEFAULT_MAPPING_FILE
-    settings = mapping_mod.load_mapping(mapping)
-    return settings, locate_tables(folder, settings)
-
-
 def _file_format(file: Path, options: dict) -> str:
-    fmt = options.get("format") or ("parquet" if file.name.lower().endswith((".parquet", ".pq")) else "csv")
+    """The file's format, or IngestError for what only the in-memory reader does."""
+    fmt = file_format(file, options)
     if fmt == "qualtrics":
         raise IngestError(f"{file}: Qualtrics exports are read in memory; use cx.read_qualtrics or 'pandas:<folder>'")
     unsupported = [k for k in ("date_format",) if options.get(k)]

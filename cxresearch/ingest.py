@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 DEFAULT_MAPPING_FILE = "mapping.yaml"
+NA_TOKENS = ("NA", "N/A", "NULL", "null", "NaN", "nan")  # CSV cells read as missing (besides empty ones)
 NOT_TABLES = ("rejects",)  # files `CXDataset.to_dir` writes beside the tables for the record
 
 
@@ -36,14 +37,7 @@ def load_dataset(path, mapping=None) -> CXDataset:
     `mapping` is a dict, a path to a YAML mapping, or None (then `path/mapping.yaml` is used if it
     exists). Required: a locations table and at least one of responses and transactions.
     """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise IngestError(f"{folder}: not a folder; expected a folder with one file per table "
-                          f"({', '.join(schema.TABLE_ORDER)})")
-    if mapping is None and (folder / DEFAULT_MAPPING_FILE).is_file():
-        mapping = folder / DEFAULT_MAPPING_FILE
-    settings = mapping_mod.load_mapping(mapping)
-    files = locate_tables(folder, settings)
+    settings, files = folder_tables(Path(path), mapping)
     raws = {table: read_table(file, table, mapping_mod.table_options(settings, table))
             for table, file in files.items()}
     return _validate_all(raws, files)
@@ -69,6 +63,23 @@ def read_qualtrics(path, mapping=None, locations=None) -> CXDataset:
         raw_locations = RawTable(known, pd.Series(range(1, len(known) + 1)), {}, "(given)")
         return _validate_all({"locations": raw_locations, "responses": raw}, files | {"locations": Path("(given)")})
     return _validate_all({"responses": raw}, files)
+
+
+def folder_tables(folder: Path, mapping, other_sources: str = "") -> tuple[dict, dict[str, Path]]:
+    """The mapping settings of a data folder (its mapping.yaml unless one is given) and which file
+    holds which table; IngestError if `folder` is not a folder (`other_sources` adds what else would do)."""
+    if not folder.is_dir():
+        raise IngestError(f"{folder}: not a folder; expected a folder with one file per table "
+                          f"({', '.join(schema.TABLE_ORDER)}){other_sources}")
+    if mapping is None and (folder / DEFAULT_MAPPING_FILE).is_file():
+        mapping = folder / DEFAULT_MAPPING_FILE
+    settings = mapping_mod.load_mapping(mapping)
+    return settings, locate_tables(folder, settings)
+
+
+def file_format(file: Path, options: dict) -> str:
+    """csv, parquet or qualtrics: the mapping's `format`, else from the file name."""
+    return options.get("format") or ("parquet" if file.name.lower().endswith((".parquet", ".pq")) else "csv")
 
 
 class RawTable:
@@ -120,7 +131,7 @@ def _stem(path: Path) -> str:
 
 def read_table(file: Path, table: str, options: dict) -> RawTable:
     """Read one file and give its columns canonical names; raise IngestError if it cannot be used."""
-    fmt = options.get("format") or ("parquet" if file.name.lower().endswith((".parquet", ".pq")) else "csv")
+    fmt = file_format(file, options)
     set_aside, ignored = None, []
     try:
         if fmt == "qualtrics":
@@ -143,7 +154,7 @@ def _read_frame(file: Path, fmt: str, options: dict) -> pd.DataFrame:
         if fmt == "parquet":
             return pd.read_parquet(file)
         return pd.read_csv(file, dtype=str, encoding="utf-8-sig", sep=options.get("delimiter", ","),
-                           keep_default_na=False, na_values=["", "NA", "N/A", "NULL", "null", "NaN", "nan"])
+                           keep_default_na=False, na_values=["", *NA_TOKENS])
     except pd.errors.EmptyDataError as exc:
         raise IngestError(f"{file}: the file is empty; expected a header row with the column names") from exc
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
@@ -209,8 +220,7 @@ def _validate_all(raws: dict[str, RawTable], files: dict[str, Path]) -> CXDatase
     if "locations" not in accepted:
         accepted["locations"] = schema.empty("locations")
     all_rejects = (pd.concat([r[list(schema.REJECT_COLUMNS)] for r in rejects], ignore_index=True)
-                   .astype({"table": "str", "source": "str", "row": "int64", "column": "str",
-                            "value": "str", "reason": "str"})
+                   .astype(schema.REJECT_DTYPES)
                    if rejects else schema.empty_rejects())
     return CXDataset(**accepted, rejects=all_rejects, read=read,
                      sources={t: str(f) for t, f in files.items()}, ignored_columns=ignored)

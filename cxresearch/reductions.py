@@ -15,14 +15,13 @@ pandas Periods only on the small result.
 from __future__ import annotations
 
 import ibis
-import numpy as np
 import pandas as pd
 
 from . import schema
+from .engine import ROW
 from .metrics import METRICS, SCALES
 
-ROW = "_row"
-TRUNCATE = {"D": "D", "W": "W", "M": "M", "Q": "Q", "Y": "Y"}  # pandas period -> Ibis truncate unit
+ENGINE_PERIODS = ("D", "W", "M", "Q", "Y")  # pandas periods whose Ibis truncate unit has the same name
 
 
 def score_counts(source, by, metrics=METRICS, period: str | None = None, time_column: str = "responded_at",
@@ -77,9 +76,9 @@ def ex_means(source, period: str) -> pd.DataFrame:
     return _ordered(_typed_keys(out, ["location_id", "period"], period), ["location_id", "period"])
 
 
-def first_purchases(source, as_of=None):
+def first_purchases(source, end=None):
     """Each customer's first purchase (earliest second, then earliest record): an Ibis table on the engine."""
-    tx = _purchases(source, as_of)
+    tx = _purchases(source, end)
     key = _first_key(tx["occurred_at"], tx[ROW])
     return tx.group_by("customer_id").aggregate(
         anchor_at=tx["occurred_at"].argmin(key), anchor_location_id=tx["location_id"].argmin(key),
@@ -87,10 +86,9 @@ def first_purchases(source, as_of=None):
 
 
 def end_of_data(source):
-    """The last purchase time (the default end of the data) as a pandas UTC Timestamp."""
+    """The last purchase time (the default end of the data) as a naive UTC Timestamp."""
     tx = source.table("transactions")
-    value = tx.aggregate(end=tx["occurred_at"].max()).to_pyarrow().to_pandas()["end"].iloc[0]
-    return pd.Timestamp(value).tz_localize("UTC") if pd.notna(value) else None
+    return pd.Timestamp(tx.aggregate(end=tx["occurred_at"].max()).to_pyarrow().to_pandas()["end"].iloc[0])
 
 
 def touchpoints(source) -> pd.DataFrame:
@@ -108,37 +106,35 @@ def touchpoints(source) -> pd.DataFrame:
 
 # -- retention on the engine -------------------------------------------------------------------------
 
-def customer_outcomes(source, anchor: str, horizon_days: int, as_of, score_window_days: int) -> pd.DataFrame:
-    """The engine half of retention.customer_table: one row per anchor with its scores and purchase facts.
+def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_days: int) -> pd.DataFrame:
+    """The engine half of retention.customer_table: one row per anchor with its scores and purchase facts,
+    purchases up to `end` (a naive UTC timestamp).
 
     Columns: customer_id, [response_id,] anchor_at, anchor_location_id, anchor_channel, nps, csat,
     ces, next_purchase_at, horizon_purchases, horizon_revenue, purchases, revenue (naive UTC times)."""
-    tx = _purchases(source, as_of)
+    tx = _purchases(source, end)
     if anchor == "first_purchase":
-        anchors = source.cache(first_purchases(source, as_of))
-        ids = ["customer_id"]
+        anchors = source.cache(first_purchases(source, end))
+        key = "customer_id"
     else:
         r = source.table("responses")
-        end = tx.aggregate(end=tx["occurred_at"].max()).end.as_scalar() if as_of is None else ibis.literal(as_of)
         known = tx.select("customer_id").distinct()
-        r = r.filter(r["customer_id"].notnull() & (r["responded_at"] <= end) & r["customer_id"].isin(known["customer_id"]))
+        r = r.filter(r["customer_id"].notnull() & (r["responded_at"] <= ibis.literal(end))
+                     & r["customer_id"].isin(known["customer_id"]))
         anchors = source.cache(r.select("customer_id", "response_id", anchor_at=r["responded_at"],
                                         anchor_location_id=r["location_id"], anchor_channel=r["channel"], nps=r["nps"],
                                         csat=r["csat"], ces=r["ces"], _anchor_row=r[ROW]))
-        ids = ["customer_id", "response_id"]
-    facts = _join_outcomes(tx, anchors, ids[-1] if anchor == "first_purchase" else "_anchor_row", horizon_days)
+        key = "_anchor_row"
+    facts = _join_outcomes(tx, anchors, key, horizon_days)
     if anchor == "first_purchase":
         facts = _attach_first_scores(source, source.cache(facts), score_window_days)
-        order = ["customer_id"]
-    else:
-        order = ["_anchor_row"]
-    out = facts.to_pyarrow().to_pandas().sort_values(order, kind="stable").reset_index(drop=True)
+    out = facts.to_pyarrow().to_pandas().sort_values(key, kind="stable").reset_index(drop=True)
     return out.drop(columns=[c for c in ("_anchor_row",) if c in out])
 
 
-def _purchases(source, as_of):
+def _purchases(source, end=None):
     tx = source.table("transactions")
-    return tx.filter(tx["occurred_at"] <= ibis.literal(as_of)) if as_of is not None else tx
+    return tx.filter(tx["occurred_at"] <= ibis.literal(end)) if end is not None else tx
 
 
 def _first_key(stamps, rows):
@@ -192,9 +188,9 @@ def _with_period(t, period, time_column):
     """Add a `period` column (the start of the calendar period, naive UTC) when a period is asked for."""
     if period is None:
         return t
-    if period not in TRUNCATE:
-        raise ValueError(f"period {period!r} is not supported on an engine; use one of {', '.join(TRUNCATE)}")
-    return t.mutate(period=t[time_column].truncate(TRUNCATE[period]))
+    if period not in ENGINE_PERIODS:
+        raise ValueError(f"period {period!r} is not supported on an engine; use one of {', '.join(ENGINE_PERIODS)}")
+    return t.mutate(period=t[time_column].truncate(period))
 
 
 def _with_location_columns(source, t, by):

@@ -63,11 +63,7 @@ def first_purchases(dataset) -> pd.DataFrame:
         from . import reductions
 
         first = reductions.first_purchases(dataset).to_pyarrow().to_pandas().sort_values("customer_id")
-        return first.reset_index(drop=True).assign(
-            customer_id=lambda f: f["customer_id"].astype("str"),
-            anchor_at=lambda f: pd.to_datetime(f["anchor_at"]).dt.tz_localize("UTC").astype("datetime64[us, UTC]"),
-            anchor_location_id=lambda f: f["anchor_location_id"].astype("str"),
-            anchor_channel=lambda f: f["anchor_channel"].astype(schema.TRANSACTIONS.column("channel").dtype))
+        return _canonical_engine_frame(first.reset_index(drop=True), schema.TRANSACTIONS.column("channel").dtype)
     tx = dataset.transactions[["customer_id", "location_id", "occurred_at", "revenue", "channel"]]
     return _first_rows(tx, PurchaseIndex(tx))
 
@@ -100,23 +96,26 @@ def _engine_anchors_and_facts(source, anchor, horizon_days, as_of, score_window_
 
     if not source.has("transactions") or source.accepted_counts()["transactions"] == 0:
         raise ValueError("customer_table needs transactions; the dataset has none")
-    end = _end_of_data(as_of, reductions.end_of_data(source))
-    naive_end = end.tz_convert("UTC").tz_localize(None) if as_of is not None else None
-    facts = reductions.customer_outcomes(source, anchor, horizon_days, naive_end, score_window_days)
-    utc = {c: pd.to_datetime(facts[c]).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
-           for c in ("anchor_at", "next_purchase_at")}
+    end = _end_of_data(as_of, reductions.end_of_data(source).tz_localize("UTC"))
+    facts = reductions.customer_outcomes(source, anchor, horizon_days, end.tz_localize(None), score_window_days)
     channel = schema.TRANSACTIONS.column("channel").dtype if anchor == "first_purchase" else \
         schema.RESPONSES.column("channel").dtype
-    facts = facts.assign(**utc, anchor_location_id=facts["anchor_location_id"].astype("str"),
-                         customer_id=facts["customer_id"].astype("str"), anchor_channel=facts["anchor_channel"].astype(channel),
-                         **{s: facts[s].astype("Int8") for s in ("nps", "csat", "ces")},
-                         horizon_purchases=facts["horizon_purchases"].astype("int64"),
-                         purchases=facts["purchases"].astype("int64"))
-    if "response_id" in facts:
-        facts["response_id"] = facts["response_id"].astype("str")
+    facts = _canonical_engine_frame(facts, channel)
     first = ["customer_id"] + (["response_id"] if "response_id" in facts else [])
     return facts[first + ["anchor_at", "anchor_location_id", "anchor_channel", "nps", "csat", "ces",
                           "next_purchase_at", "horizon_purchases", "horizon_revenue", "purchases", "revenue"]], end
+
+
+def _canonical_engine_frame(frame: pd.DataFrame, channel_dtype) -> pd.DataFrame:
+    """An engine's anchors or facts in the dtypes the in-memory path gives: str ids, UTC times,
+    the channel category, nullable scores and integer counts (whichever of these columns are present)."""
+    casts = {"customer_id": "str", "response_id": "str", "anchor_location_id": "str", "anchor_channel": channel_dtype,
+             "nps": "Int8", "csat": "Int8", "ces": "Int8", "horizon_purchases": "int64", "purchases": "int64"}
+    out = frame.astype({c: t for c, t in casts.items() if c in frame})
+    for column in ("anchor_at", "next_purchase_at"):
+        if column in out:
+            out[column] = pd.to_datetime(out[column]).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+    return out
 
 
 class PurchaseIndex:

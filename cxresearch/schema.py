@@ -171,6 +171,7 @@ TABLE_ORDER = ("locations", "customers", "responses", "transactions", "employee_
 OPTIONAL_TABLES = ("customers", "responses", "transactions", "employee_experience")
 
 REJECT_COLUMNS = ("table", "source", "row", "column", "value", "reason")
+REJECT_DTYPES = {"table": "str", "source": "str", "row": "int64", "column": "str", "value": "str", "reason": "str"}
 
 
 def table_columns(table: str, frame: pd.DataFrame | None = None) -> list[str]:
@@ -190,14 +191,7 @@ def empty(table: str) -> pd.DataFrame:
 
 def empty_rejects() -> pd.DataFrame:
     """An empty rejects table: which table, source file, 1-based data row, column, raw value, reason."""
-    return pd.DataFrame({
-        "table": pd.Series([], dtype="str"),
-        "source": pd.Series([], dtype="str"),
-        "row": pd.Series([], dtype="int64"),
-        "column": pd.Series([], dtype="str"),
-        "value": pd.Series([], dtype="str"),
-        "reason": pd.Series([], dtype="str"),
-    })
+    return pd.DataFrame({column: pd.Series([], dtype=dtype) for column, dtype in REJECT_DTYPES.items()})
 
 
 def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
