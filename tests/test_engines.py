@@ -94,6 +94,49 @@ def test_duckdb_rejects_the_same_rows_for_the_same_reasons_on_messy_exports(mess
         reductions_agree(source, dataset)
 
 
+def typed_messy_copy(folder, every_channel_cleaned: bool = False):
+    """The sample as typed Parquet with faults a typed export can carry: padded and missing ids,
+    labels to normalize, NaN and negative money, out-of-range and fractional scores, unknown
+    references and repeated keys."""
+    shutil.copytree(SAMPLE, folder)
+    tx = pd.read_parquet(folder / "transactions.parquet")
+    tx["channel"] = tx["channel"].astype("str")
+    tx.loc[::97, "customer_id"] = " " + tx.loc[::97, "customer_id"] + "\t"   # cleaned, kept
+    tx.loc[5::211, "channel"] = "In-Store"                                    # cleaned, kept
+    tx.loc[7::307, "revenue"] = float("nan")                                  # missing revenue
+    tx.loc[11::401, "revenue"] = -5.0                                         # below 0
+    tx.loc[13::503, "customer_id"] = "C-unknown"                              # unknown reference
+    tx.loc[17::601, "location_id"] = None                                     # missing id
+    if every_channel_cleaned:
+        tx["channel"] = tx["channel"].str.upper()
+    tx = pd.concat([tx, tx.iloc[[3, 50, 700]]], ignore_index=True)            # repeated keys
+    tx.to_parquet(folder / "transactions.parquet")
+    r = pd.read_parquet(folder / "responses.parquet")
+    r["nps"] = r["nps"].astype("float64")
+    r.loc[::89, "nps"] = 7.5                                                  # not whole
+    r.loc[3::97, "csat"] = 9                                                  # outside 1-5
+    r.loc[5::103, "location_id"] = "L9999"                                    # unknown reference
+    r.loc[::211, ["nps", "csat", "ces"]] = None                               # no score
+    r.to_parquet(folder / "responses.parquet")
+    return folder
+
+
+@pytest.mark.parametrize("every_channel_cleaned", [False, True])
+def test_typed_parquet_read_in_place_agrees_with_pandas(tmp_path, every_channel_cleaned):
+    folder = typed_messy_copy(tmp_path / "typed", every_channel_cleaned)
+    with cx.connect(folder) as source:
+        dataset = cx.load_dataset(folder)
+        tables_and_rejects_agree(source, dataset)
+        reductions_agree(source, dataset)
+        stored = source.con.table("cx_transactions_checked").count().execute()
+        kept = source.con.list_tables()
+        assert source.accounting().loc["transactions", "rejected"] > 0
+    if every_channel_cleaned:  # most rows needed cleaning: the accepted rows are stored after all
+        assert "cx_transactions_valid" in kept
+    else:  # only the exceptions are stored; the clean rows are read from the file
+        assert "cx_transactions_valid" not in kept and 0 < stored < len(dataset.transactions) / 10
+
+
 def test_rejects_stay_on_the_engine_as_a_table(messy_folders):
     folders, _ = messy_folders
     with cx.connect(folders["csv"]) as source:
