@@ -6,8 +6,10 @@ From the raw engine table (canonical column names, raw values, `_row`, the recor
   problem, in the same order as the pandas validator (columns in canonical order and, within a
   column, its checks in order; then "no score", unknown references, duplicate keys). The engine
   stores this table in its own columnar format; nothing is collected into memory.
-- `duplicate_rows`: on the stored table, the later valid rows of a repeated key.
-- `accepted_rows`: the stored rows without a problem and not duplicates, canonical columns only.
+- For a typed source (Parquet on DuckDB): `typed_rows` reads the rows in place, `exceptions` keeps
+  only the checked rows with a problem or a cleaned value, and `valid_rows` swaps those in.
+- `has_repeated_keys`, `duplicate_rows`: the later valid rows of a repeated key.
+- `accepted_rows`: the valid rows that are not duplicates, canonical columns only.
 - `reject_records`: the rejects layout (table, source, row, column, value, reason), with raw values
   read back for the rejected rows only.
 
@@ -181,16 +183,17 @@ def _parsed(raw, columns: dict, options: dict, csv: bool, engine: str):
     once; stage 2: parsed from those (so no expression strips or parses a column twice)."""
     value_maps = options.get("values", {}) or {}
     first = {}
-    for name in columns:
+    for name, col in columns.items():
         values = _value_map(_missing_tokens(raw[name]) if csv else raw[name], value_maps.get(name))
         first[f"_v_{name}"] = values  # as read; turned into text only for rejected rows
-        if _is_text(values):
+        if _is_text(values) and col.kind != "category":  # labels strip only when not already canonical
             first[f"_s_{name}"] = _strip(values)
     t = raw.select(raw[ROW], **first)
     parsed = {}
     for name, col in columns.items():
         values = t[f"_v_{name}"]
-        parsed.update(PARSE[col.kind](values, t[f"_s_{name}"] if _is_text(values) else None, col, engine))
+        stripped = t[f"_s_{name}"] if f"_s_{name}" in t.columns else None
+        parsed.update(PARSE[col.kind](values, stripped, col, engine))
     return t.mutate(**parsed)
 
 
@@ -305,11 +308,13 @@ def parse_timestamp(values, stripped, col, engine):
 
 
 def parse_category(values, stripped, col, engine):
-    """Forgive case, spaces and hyphens (In-Store -> in_store), as the validator does."""
+    """Forgive case, spaces and hyphens (In-Store -> in_store), as the validator does. Labels already
+    canonical (nearly all) skip the strip and the regular expression."""
     text = values.cast("string")
-    normalized = (stripped if stripped is not None else _strip(text)).lower().re_replace(r"[\s\-]+", "_")
-    return {f"_b_{col.name}": _blank(values, stripped),  # labels already canonical skip the regular expression
-            f"_k_{col.name}": text.isin(list(col.categories)).ifelse(text, normalized)}
+    canonical = text.isin(list(col.categories)).fill_null(False)
+    stripped = _strip(text)
+    return {f"_b_{col.name}": ~canonical & (text.isnull() | (stripped == "")),
+            f"_k_{col.name}": canonical.ifelse(text, stripped.lower().re_replace(r"[\s\-]+", "_"))}
 
 
 def check_id(t, col):

@@ -9,7 +9,8 @@
 
 A `Source` checks every table on the engine with the rules of `cxresearch.validate`, written as
 queries (`cxresearch.checks`), and keeps the checked rows and the rejects there as tables: nothing
-is collected into memory to validate it. The raw-event reductions (`cxresearch.reductions`) run
+is collected into memory to validate it. (A typed Parquet file on DuckDB is read in place; only the
+rows that checking rejected or cleaned are stored.) The raw-event reductions (`cxresearch.reductions`) run
 there too and return small pandas frames of sufficient statistics, so `metrics`, `compare`,
 `models` and the notebooks receive the same numbers whatever the engine. The small tables
 (locations, customers, employee experience) and the responses are fetched on first use, as the

@@ -96,8 +96,9 @@ def touchpoints(source) -> pd.DataFrame:
     events = events.filter(events["customer_id"].notnull())
     pairs = events.group_by(["customer_id", "channel"]).aggregate(_n=events.count())  # cheaper than COUNT DISTINCT
     out = pairs.group_by("customer_id").aggregate(touchpoints=pairs["_n"].sum(),
-                                                  channels=pairs["channel"].count()).to_pyarrow().to_pandas()
-    return out.sort_values("customer_id").reset_index(drop=True).astype(
+                                                  channels=pairs["channel"].count())
+    out = out.order_by("customer_id").to_pyarrow().to_pandas()  # the engine sorts 2M ids faster than pandas
+    return out.reset_index(drop=True).astype(
         {"customer_id": "str", "touchpoints": "int64", "channels": "int64"})
 
 
@@ -125,7 +126,7 @@ def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_
     facts = _join_outcomes(tx, anchors, key, horizon_days)
     if anchor == "first_purchase":
         facts = _attach_first_scores(source, source.cache(facts), score_window_days)
-    out = facts.to_pyarrow().to_pandas().sort_values(key, kind="stable").reset_index(drop=True)
+    out = facts.order_by(key).to_pyarrow().to_pandas().reset_index(drop=True)  # one row per key
     return out.drop(columns=[c for c in ("_anchor_row",) if c in out])
 
 

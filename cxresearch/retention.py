@@ -62,7 +62,7 @@ def first_purchases(dataset) -> pd.DataFrame:
     if engine_of(dataset) != "pandas":
         from . import reductions
 
-        first = reductions.first_purchases(dataset).to_pyarrow().to_pandas().sort_values("customer_id")
+        first = reductions.first_purchases(dataset).order_by("customer_id").to_pyarrow().to_pandas()
         return _canonical_engine_frame(first.reset_index(drop=True), schema.TRANSACTIONS.column("channel").dtype)
     tx = dataset.transactions[["customer_id", "location_id", "occurred_at", "revenue", "channel"]]
     return _first_rows(tx, PurchaseIndex(tx))
