@@ -168,11 +168,10 @@ def _attach_first_scores(source, facts, window_days):
     ok = ((j["_at"] >= j["anchor_at"]) & (j["_at"] <= j["anchor_at"] + ibis.interval(days=window_days))
           & (j["next_purchase_at"].isnull() | (j["_at"] < j["next_purchase_at"])))
     j = j.filter(ok)
-    key = _first_key(j["_at"], j["_row"])
-    best = j.group_by(j["customer_id"].name("_c")).aggregate(nps=j["_nps"].argmin(key), csat=j["_csat"].argmin(key),
-                                                             ces=j["_ces"].argmin(key))
-    out = facts.left_join(best, facts["customer_id"] == best["_c"]).drop("_c")
-    return out
+    scores = ibis.struct({"nps": j["_nps"], "csat": j["_csat"], "ces": j["_ces"]})
+    best = j.group_by(j["customer_id"].name("_c")).aggregate(_first=scores.argmin(_first_key(j["_at"], j["_row"])))
+    best = best.select("_c", nps=best["_first"]["nps"], csat=best["_first"]["csat"], ces=best["_first"]["ces"])
+    return facts.left_join(best, facts["customer_id"] == best["_c"]).drop("_c")
 
 
 # -- shared ------------------------------------------------------------------------------------------
