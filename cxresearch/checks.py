@@ -64,7 +64,8 @@ def check_rows(raw, table: str, accepted: dict, options: dict, csv: bool, engine
     if flag_cleaned:
         cleaned = ibis.literal(False)
         for name, col in columns.items():
-            cleaned = cleaned | ~coerced[name].identical_to(as_stored(t[f"_v_{name}"], col, engine))
+            if _may_be_cleaned(t[f"_v_{name}"].type(), col):
+                cleaned = cleaned | ~coerced[name].identical_to(as_stored(t[f"_v_{name}"], col, engine))
         extra["_cleaned"] = cleaned
     return Checked(t.select(t[ROW], **typed, _code=code, **extra), [(p[1], p[2], p[3]) for p in problems], spec.key)
 
@@ -102,6 +103,16 @@ def as_stored(values, col, engine: str = "duckdb"):
     if col.kind == "timestamp":
         return naive_utc(values, engine)
     return values.try_cast(ENGINE_TYPES[col.kind])
+
+
+def _may_be_cleaned(source, col) -> bool:
+    """Whether checking can change a value of this type without rejecting the row: typed timestamps
+    and integer numbers pass unchanged (an integer score out of range is a problem, not a cleaning)."""
+    if col.kind == "timestamp":
+        return source.is_string()
+    if col.kind in ("float", "score"):
+        return not source.is_integer()
+    return True
 
 
 def exceptions(checked):
@@ -326,11 +337,17 @@ def check_text(t, col):
 
 
 def check_number(t, col, whole: bool = False):
+    """Checks that cannot fire on the source's type are left out (typed numbers always parse; integers
+    are finite and whole), which keeps the per-row test short on typed exports."""
     blank, numbers = t[f"_b_{col.name}"], t[f"_n_{col.name}"]
-    found = [(numbers.isnull() & ~blank, f"{col.name} is not a number"),
-             (numbers.isinf(), f"{col.name} is not a finite number")]
-    if whole:
-        found.append((numbers.notnull() & (numbers != numbers.round()), f"{col.name} is not a whole number"))
+    source = t[f"_v_{col.name}"].type()
+    found = []
+    if not source.is_numeric():
+        found.append((numbers.isnull() & ~blank, f"{col.name} is not a number"))
+    if not source.is_integer():
+        found.append((numbers.isinf(), f"{col.name} is not a finite number"))
+        if whole:
+            found.append((numbers.notnull() & (numbers != numbers.round()), f"{col.name} is not a whole number"))
     if col.low is not None and col.high is not None:
         found.append(((numbers < col.low) | (numbers > col.high), f"{col.name} outside {col.low:g}-{col.high:g}"))
     elif col.low is not None:
@@ -342,7 +359,9 @@ def check_number(t, col, whole: bool = False):
 
 def check_score(t, col):
     numbers, found = check_number(t, col, whole=True)
-    valid = (numbers == numbers.round()) & (numbers >= col.low) & (numbers <= col.high)
+    valid = (numbers >= col.low) & (numbers <= col.high)
+    if not t[f"_v_{col.name}"].type().is_integer():
+        valid = valid & (numbers == numbers.round())
     return valid.fill_null(False).ifelse(numbers.cast("int8"), ibis.null("int8")), found
 
 
