@@ -29,7 +29,6 @@ from .ingest import NA_TOKENS
 
 ENGINE_TYPES = {"id": dt.string, "text": dt.string, "timestamp": dt.Timestamp(), "float": dt.float64,
                 "score": dt.int8, "category": dt.string}
-WHITESPACE = (" ", "\t", "\n", "\r", "\x0b", "\x0c")
 
 
 class Checked:

@@ -407,6 +407,22 @@ def _require_tables(raws: dict, where) -> None:
         raise IngestError(f"{where}: neither a responses nor a transactions table; expected at least one")
 
 
+def _checked_and_valid(checked, raw, table: str, engine: str, in_place: bool, read: int, materialize):
+    """The stored checked rows (all, or only the exceptions when the source is read in place) and
+    the valid rows, duplicates not yet removed."""
+    from . import checks
+
+    if not in_place:
+        # Checked rows are stored once, in the engine's columnar format: every reduction then reads
+        # typed columns instead of parsing the source again (ten times faster per query on DuckDB).
+        stored = materialize(f"{PREFIX}{table}_checked", checked.expr)
+        return stored, checks.valid_rows(stored)
+    stored = materialize(f"{PREFIX}{table}_checked", checks.exceptions(checked.expr))
+    cleaned = int(stored.filter(stored["_code"].isnull()).count().execute())
+    valid = checks.valid_rows(stored, checks.typed_rows(raw, table, engine), int(stored.count().execute()) > 0)
+    return stored, (materialize(f"{PREFIX}{table}_valid", valid) if cleaned > read / 10 else valid)
+
+
 def _validated(con, engine: str, raws: dict, close, materialize) -> Source:
     """Check each table in reference order and keep the checked rows and the rejects as engine tables.
 
@@ -415,7 +431,8 @@ def _validated(con, engine: str, raws: dict, close, materialize) -> Source:
     with a problem or a cleaned value) are stored, and the accepted rows are the file's rows with the
     exceptions swapped in. Clean exports then cost one checking pass and no copy, and scanning the
     Parquet file is as fast as scanning a stored table. When over a tenth of the rows needed cleaning,
-    the accepted rows are stored after all."""
+    the accepted rows are stored after all. Files read in place must not change while the Source is
+    open (raw exports are immutable here)."""
     from . import checks
 
     accepted, rejects, read, sources, ignored = {}, [], {}, {}, {}
@@ -436,17 +453,7 @@ def _validated(con, engine: str, raws: dict, close, materialize) -> Source:
         in_place = engine == "duckdb" and fmt == "parquet" and checks.storable(raw, table, options)
         checked = checks.check_rows(raw, table, accepted, options, csv, engine, flag_cleaned=in_place)
         read[table] = int(raw.count().execute())
-        if in_place:
-            stored = materialize(f"{PREFIX}{table}_checked", checks.exceptions(checked.expr))
-            cleaned = int(stored.filter(stored["_code"].isnull()).count().execute())
-            valid = checks.valid_rows(stored, checks.typed_rows(raw, table, engine), int(stored.count().execute()) > 0)
-            if cleaned > read[table] / 10:
-                valid = materialize(f"{PREFIX}{table}_valid", valid)
-        else:
-            # Checked rows are stored once, in the engine's columnar format: every reduction then reads
-            # typed columns instead of parsing the source again (ten times faster per query on DuckDB).
-            stored = materialize(f"{PREFIX}{table}_checked", checked.expr)
-            valid = checks.valid_rows(stored)
+        stored, valid = _checked_and_valid(checked, raw, table, engine, in_place, read[table], materialize)
         duplicates = None
         if bool(checks.has_repeated_keys(valid, checked.key).execute()):
             duplicates = materialize(f"{PREFIX}{table}_duplicates", checks.duplicate_rows(valid, checked.key))
