@@ -2,6 +2,7 @@
 
     python benchmarks/scale.py [--locations 1000] [--customers 2000000] [--transactions 50000000]
                                [--responses 10000000] [--engines duckdb,pandas,spark] [--memory-limit 2GB]
+                               [--threads N]
 
 Data are made with numpy and pyarrow (seeded), written once as Parquet under benchmarks/_data/ and
 reused. Each engine runs in its own process, so its peak memory (max RSS, children included: a Spark
@@ -110,7 +111,7 @@ def _response_schema():
                       ("csat", pa.int8()), ("ces", pa.int8())])
 
 
-def reduce_step(folder: str, engine: str, memory_limit: str) -> dict:
+def reduce_step(folder: str, engine: str, memory_limit: str, threads: int | None = None) -> dict:
     """Run the whole reduce step on one engine; seconds per stage and what came out."""
     import warnings
 
@@ -130,7 +131,8 @@ def reduce_step(folder: str, engine: str, memory_limit: str) -> dict:
         responses = data.responses
     else:
         spark = "local[2]" if engine == "spark" else None
-        data = stage("connect / load", lambda: cx.connect(folder, spark=spark, memory_limit=memory_limit))
+        data = stage("connect / load", lambda: cx.connect(folder, spark=spark, memory_limit=memory_limit,
+                                                                threads=threads))
         responses = data
     stage("summarize", lambda: (cx.summarize(responses, by="location_id", period="M"),
                                 cx.summarize(responses, by=["channel", "journey_stage"])))
@@ -172,13 +174,14 @@ class TreePeak:
 
 def child(args) -> None:
     peak = TreePeak()
-    result = reduce_step(args.folder, args.child, args.memory_limit)
+    result = reduce_step(args.folder, args.child, args.memory_limit, args.threads)
     result["peak_gib"] = round(peak.stop(), 2)
     print("RESULT " + json.dumps(result))
 
 
-def run_engine(engine: str, folder: Path, memory_limit: str) -> dict:
+def run_engine(engine: str, folder: Path, memory_limit: str, threads: int | None) -> dict:
     command = [sys.executable, __file__, "--child", engine, "--folder", str(folder), "--memory-limit", memory_limit]
+    command += ["--threads", str(threads)] if threads else []
     out = subprocess.run(command, capture_output=True, text=True)
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     if out.returncode or not lines:
@@ -196,6 +199,7 @@ def main() -> None:
     parser.add_argument("--engines", default="duckdb,pandas,spark", help="comma-separated, in the order to run")
     parser.add_argument("--memory-limit", default="2GB",
                         help="DuckDB's memory limit (it spills beyond it); 2GB keeps the process under 4 GB")
+    parser.add_argument("--threads", type=int, help="DuckDB's threads (default: one per core)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -212,7 +216,7 @@ def main() -> None:
           f"{args.responses:,} responses ({size:.1f} GiB of Parquet); 2 cores")
     results = []
     for engine in args.engines.split(","):
-        result = run_engine(engine.strip(), folder, args.memory_limit)
+        result = run_engine(engine.strip(), folder, args.memory_limit, args.threads)
         results.append(result)
         print(json.dumps(result), flush=True)
     report(results)

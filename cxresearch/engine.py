@@ -46,7 +46,7 @@ PREFIX = "cx_"  # engine tables this package writes: cx_<table>_checked, cx_<tab
 
 
 def connect(source="data/sample", *, spark=None, mapping=None, memory_limit: str | None = None,
-            scratch: str | Path | None = None):
+            threads: int | None = None, scratch: str | Path | None = None):
     """Open `source` on its engine and validate it there; returns a `Source` (or a CXDataset for pandas).
 
     `source`: a folder of exports (DuckDB by default), "duckdb:///file.duckdb", "spark:<folder>",
@@ -55,7 +55,8 @@ def connect(source="data/sample", *, spark=None, mapping=None, memory_limit: str
     the canonical tables. `spark`: a SparkSession, a master URL ("local[2]", "spark://...") or a
     Spark Connect URL ("sc://..."); with it, a folder is read by Spark. `mapping`: as for
     `load_dataset` (a folder's mapping.yaml is used by default). `memory_limit` caps DuckDB
-    (e.g. "3GB"; it spills to `scratch`, a temporary folder by default).
+    (e.g. "3GB"; it spills to `scratch`, a temporary folder by default) and `threads` its threads
+    (default: one per core), for a machine shared with other work.
     """
     if isinstance(source, (CXDataset, Source)):
         return source
@@ -66,11 +67,12 @@ def connect(source="data/sample", *, spark=None, mapping=None, memory_limit: str
         spark, text = spark or os.environ.get(SPARK_ENV, "local[2]"), text.removeprefix("spark:")
     if spark is not None:
         return _connect_spark(Path(text), spark, mapping)
+    limits = {key: value for key, value in (("memory_limit", memory_limit), ("threads", threads)) if value}
     if text.startswith("duckdb://"):
-        return _connect_duckdb_file(text.removeprefix("duckdb://"), memory_limit, scratch)
+        return _connect_duckdb_file(text.removeprefix("duckdb://"), limits, scratch)
     if "://" in text:
         return _connect_warehouse(text)
-    return _connect_duckdb_folder(Path(text), mapping, memory_limit, scratch)
+    return _connect_duckdb_folder(Path(text), mapping, limits, scratch)
 
 
 def resolve(source, base) -> str:
@@ -232,15 +234,14 @@ class Source:
 
 # -- DuckDB ------------------------------------------------------------------------------------------
 
-def _duckdb(memory_limit, scratch):
-    """A DuckDB connection that spills to a scratch folder (so tables can exceed memory), in UTC."""
+def _duckdb(limits: dict, scratch):
+    """A DuckDB connection that spills to a scratch folder (so tables can exceed memory), in UTC, with
+    the caller's limits (memory_limit, threads)."""
     import ibis
 
     folder = Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="cxresearch-duckdb-"))
     folder.mkdir(parents=True, exist_ok=True)
-    settings = {"temp_directory": str(folder / "spill")}  # without the ICU extension DuckDB's time zone is UTC
-    if memory_limit:
-        settings["memory_limit"] = memory_limit
+    settings = {"temp_directory": str(folder / "spill"), **limits}  # without ICU, DuckDB's time zone is UTC
     # An in-memory database whose blocks spill to the scratch folder beyond the memory limit: faster to
     # fill than a database file, and still out of core.
     con = ibis.duckdb.connect(":memory:", **settings)
@@ -254,9 +255,9 @@ def _duckdb(memory_limit, scratch):
     return con, close
 
 
-def _connect_duckdb_folder(folder: Path, mapping, memory_limit, scratch) -> Source:
+def _connect_duckdb_folder(folder: Path, mapping, limits: dict, scratch) -> Source:
     settings, files = folder_tables(folder, mapping, OTHER_SOURCES)
-    con, close = _duckdb(memory_limit, scratch)
+    con, close = _duckdb(limits, scratch)
     raws = {}
     for table, file in files.items():
         options = mapping_mod.table_options(settings, table)
@@ -273,14 +274,14 @@ def _connect_duckdb_folder(folder: Path, mapping, memory_limit, scratch) -> Sour
     return _validated(con, "duckdb", raws, close, materialize=_duckdb_materialize(con))
 
 
-def _connect_duckdb_file(path: str, memory_limit, scratch) -> Source:
+def _connect_duckdb_file(path: str, limits: dict, scratch) -> Source:
     """Canonical tables stored in a DuckDB database file, attached read-only beside the scratch database."""
     file = Path(path)
     if not file.is_file() and path.startswith("/") and Path(path[1:]).is_file():
         file = Path(path[1:])  # duckdb:///brand.duckdb: relative to the working folder
     if not file.is_file():
         raise IngestError(f"{file}: no such DuckDB file")
-    con, close = _duckdb(memory_limit, scratch)
+    con, close = _duckdb(limits, scratch)
     con.raw_sql(f"ATTACH '{str(file.resolve())}' AS brand (READ_ONLY)")
     present = {row[0] for row in con.raw_sql(
         "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'brand'").fetchall()}

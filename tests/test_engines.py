@@ -168,6 +168,14 @@ def test_a_duckdb_database_file_with_canonical_tables(tmp_path):
         assert_same(revenue.location_panel(source), revenue.location_panel(dataset))
 
 
+def test_duckdb_takes_memory_and_thread_limits():
+    with cx.connect(SAMPLE, memory_limit="1GB", threads=1) as source:
+        threads, memory = source.con.raw_sql(
+            "SELECT current_setting('threads'), current_setting('memory_limit')").fetchone()
+        assert threads == 1 and memory.replace(" ", "") in ("953.6MiB", "1.0GB", "1GB")
+        assert source.accounting()["balanced"].all()
+
+
 def test_connection_strings_pick_the_engine(tmp_path):
     assert isinstance(cx.connect(f"pandas:{SAMPLE}"), cx.CXDataset)
     dataset = cx.load_dataset(SAMPLE)
