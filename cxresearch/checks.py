@@ -39,7 +39,7 @@ class Checked:
         self.expr, self.labels, self.key = expr, labels, key  # labels: (column, reason, column whose raw value to show)
 
 
-def check_rows(raw, table: str, accepted: dict, options: dict, csv: bool, engine: str = "duckdb",
+def check_rows(raw, table: str, accepted: dict, options: dict, csv: bool, engine: str,
                flag_cleaned: bool = False) -> Checked:
     """Parse and check every row once: coerced values and the first problem of each row.
 
@@ -86,7 +86,7 @@ def storable(raw, table: str, options: dict) -> bool:
     return True
 
 
-def typed_rows(raw, table: str, engine: str = "duckdb"):
+def typed_rows(raw, table: str, engine: str):
     """A typed source's rows as accepted rows hold them when checking changed nothing: each canonical
     column cast to its engine type, read in place. Rows that checking did change (or rejected) are
     the exceptions `check_rows(..., flag_cleaned=True)` finds; `valid_rows` puts the two together."""
@@ -95,7 +95,7 @@ def typed_rows(raw, table: str, engine: str = "duckdb"):
                                        else ibis.null(ENGINE_TYPES[spec.column(n).kind])).name(n) for n in names})
 
 
-def as_stored(values, col, engine: str = "duckdb"):
+def as_stored(values, col, engine: str):
     """A typed value in the engine type of its canonical column, with nothing cleaned."""
     if col.kind in ("id", "text", "category"):
         return values.cast("string")
@@ -156,7 +156,7 @@ def accepted_rows(valid, duplicates=None):
 
 
 def reject_records(checked, duplicates, labels, key: str, raw, table: str, source: str, options: dict, csv: bool,
-                   engine: str = "duckdb"):
+                   engine: str):
     """The rejects (table, source, row, column, value, reason) of a stored checked table and its
     duplicate rows. Raw values are read back from the source for the rejected rows only."""
     problems = checked.filter(checked["_code"].notnull())
@@ -323,7 +323,7 @@ def parse_category(values, stripped, col, engine):
     text = values.cast("string")
     canonical = text.isin(list(col.categories)).fill_null(False)
     stripped = _strip(text)
-    return {f"_b_{col.name}": ~canonical & (text.isnull() | (stripped == "")),
+    return {f"_b_{col.name}": ~canonical & _blank(text, stripped),
             f"_k_{col.name}": canonical.ifelse(text, stripped.lower().re_replace(r"[\s\-]+", "_"))}
 
 

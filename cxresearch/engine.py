@@ -419,9 +419,10 @@ def _checked_and_valid(checked, raw, table: str, engine: str, in_place: bool, re
         stored = materialize(f"{PREFIX}{table}_checked", checked.expr)
         return stored, checks.valid_rows(stored)
     stored = materialize(f"{PREFIX}{table}_checked", checks.exceptions(checked.expr))
-    cleaned = int(stored.filter(stored["_code"].isnull()).count().execute())
-    valid = checks.valid_rows(stored, checks.typed_rows(raw, table, engine), int(stored.count().execute()) > 0)
-    return stored, (materialize(f"{PREFIX}{table}_valid", valid) if cleaned > read / 10 else valid)
+    counts = stored.aggregate(rows=stored.count(), cleaned=stored.count(where=stored["_code"].isnull()))
+    counts = counts.to_pyarrow().to_pylist()[0]
+    valid = checks.valid_rows(stored, checks.typed_rows(raw, table, engine), counts["rows"] > 0)
+    return stored, (materialize(f"{PREFIX}{table}_valid", valid) if counts["cleaned"] > read / 10 else valid)
 
 
 def _validated(con, engine: str, raws: dict, close, materialize) -> Source:
