@@ -95,8 +95,8 @@ def test_duckdb_rejects_the_same_rows_for_the_same_reasons_on_messy_exports(mess
 
 
 def typed_messy_copy(folder, every_channel_cleaned: bool = False):
-    """The sample as typed Parquet with faults a typed export can carry: padded and missing ids,
-    labels to normalize, NaN and negative money, out-of-range and fractional scores, unknown
+    """The sample as typed Parquet with faults a typed export can carry: padded, blank and missing
+    ids, blank text, labels to normalize, NaN and negative money, out-of-range and fractional scores, unknown
     references and repeated keys."""
     shutil.copytree(SAMPLE, folder)
     tx = pd.read_parquet(folder / "transactions.parquet")
@@ -117,6 +117,8 @@ def typed_messy_copy(folder, every_channel_cleaned: bool = False):
     r.loc[3::97, "csat"] = 9                                                  # outside 1-5
     r.loc[5::103, "location_id"] = "L9999"                                    # unknown reference
     r.loc[::211, ["nps", "csat", "ces"]] = None                               # no score
+    r.loc[7::113, "customer_id"] = ""                                         # blank: kept as missing
+    r.loc[9::127, "comment"] = "  "                                           # blank: kept as missing
     r.to_parquet(folder / "responses.parquet")
     return folder
 
