@@ -121,7 +121,7 @@ class Source:
     def __init__(self, con, engine: str, accepted: dict, rejects, read: dict[str, int], sources: dict[str, str],
                  ignored_columns: dict[str, list[str]], on_close=None, materialize=None):
         self.con, self.engine = con, engine
-        self._materialize, self._cached = materialize, 0
+        self._materialize, self._cached, self._memos = materialize, 0, {}
         self._accepted, self.rejects_table = accepted, rejects
         self.read, self.sources, self.ignored_columns = read, sources, ignored_columns
         self._fetched: dict[str, pd.DataFrame] = {}
@@ -148,6 +148,13 @@ class Source:
             return expr
         self._cached += 1
         return self._materialize(f"{PREFIX}step_{self._cached}", expr)
+
+    def memo(self, name: str, build):
+        """What `build()` returns, built once per source: for an intermediate result several
+        reductions share (each customer's purchase facts, the end of the data)."""
+        if name not in self._memos:
+            self._memos[name] = build()
+        return self._memos[name]
 
     # -- tables fetched into pandas ----------------------------------------------------------------
     def fetch(self, name: str) -> pd.DataFrame:

@@ -21,7 +21,11 @@ from . import schema
 from .engine import ROW
 from .metrics import METRICS, SCALES
 
-ENGINE_PERIODS = ("D", "W", "M", "Q", "Y")  # pandas periods whose Ibis truncate unit has the same name
+ENGINE_PERIODS = ("D", "W", "M", "Q", "Y")
+FIRST_PURCHASE = ("anchor_at", "anchor_location_id", "anchor_channel")
+# accepted rows hold only these labels (or null), so per-label flags count distinct channels
+CHANNEL_LABELS = tuple(dict.fromkeys(schema.TABLES["responses"].column("channel").categories
+                                     + schema.TABLES["transactions"].column("channel").categories))  # pandas periods whose Ibis truncate unit has the same name
 
 
 def score_counts(source, by, metrics=METRICS, period: str | None = None, time_column: str = "responded_at",
@@ -74,33 +78,61 @@ def ex_means(source, period: str) -> pd.DataFrame:
 
 
 def first_purchases(source, end=None):
-    """Each customer's first purchase (earliest second, then earliest record): an Ibis table on the engine."""
+    """Each customer's first purchase (earliest second, then earliest record): an Ibis table on the
+    engine, stored. Up to the end of the data it is read from `customer_purchases`, built once."""
+    if end is None or pd.Timestamp(end) >= end_of_data(source):
+        return customer_purchases(source).select("customer_id", *FIRST_PURCHASE)
     tx = _purchases(source, end)
-    return _earliest(tx, tx["customer_id"].name("customer_id"), _first_key(tx["occurred_at"], tx[ROW]),
-                     anchor_at=tx["occurred_at"], anchor_location_id=tx["location_id"], anchor_channel=tx["channel"])
+    return source.cache(_earliest(tx, tx["customer_id"].name("customer_id"),
+                                  _first_key(tx["occurred_at"], tx[ROW]), _first_purchase_fields(tx)))
+
+
+def customer_purchases(source):
+    """Per customer over all purchases: the first purchase (anchor_at, anchor_location_id,
+    anchor_channel), the number of purchases and, per channel label, whether any purchase used it
+    (`_ch_<label>`). Stored once per source: the customer table takes its anchors from it and
+    touchpoints its counts, which saves touchpoints a pass over every transaction."""
+    def build():
+        tx = source.table("transactions")
+        per = _earliest(tx, tx["customer_id"].name("customer_id"), _first_key(tx["occurred_at"], tx[ROW]),
+                        _first_purchase_fields(tx), purchases=tx.count(), **_channels_used(tx["channel"]))
+        return source.cache(per)
+    return source.memo("customer_purchases", build)
 
 
 def end_of_data(source):
-    """The last purchase time (the default end of the data) as a naive UTC Timestamp."""
-    tx = source.table("transactions")
-    return pd.Timestamp(tx.aggregate(end=tx["occurred_at"].max()).to_pyarrow().to_pandas()["end"].iloc[0])
+    """The last purchase time (the default end of the data) as a naive UTC Timestamp (asked once per source)."""
+    def build():
+        tx = source.table("transactions")
+        return pd.Timestamp(tx.aggregate(end=tx["occurred_at"].max()).to_pyarrow().to_pandas()["end"].iloc[0])
+    return source.memo("end_of_data", build)
 
 
 def touchpoints(source) -> pd.DataFrame:
-    """Per customer: touchpoints (responses + purchases) and distinct channels, as journey.touchpoints."""
-    parts = [source.table(name).select("customer_id", "channel") for name in ("responses", "transactions")
-             if source.has(name)]
+    """Per customer: touchpoints (responses + purchases) and distinct channels, as journey.touchpoints.
+
+    Purchases are counted once per customer in `customer_purchases` (shared with the customer table);
+    responses here; the two per-customer tables are then added up, channel flags or-ed."""
+    flags = [f"_ch_{label}" for label in CHANNEL_LABELS]
+    parts = []
+    if source.has("responses"):
+        r = source.table("responses")
+        r = r.filter(r["customer_id"].notnull())
+        per = r.group_by("customer_id").aggregate(_n=r.count(), **_channels_used(r["channel"]))
+        parts.append(per.select("customer_id", "_n", *flags))
+    if source.has("transactions"):
+        per = customer_purchases(source)
+        parts.append(per.select("customer_id", per["purchases"].name("_n"), *flags))
     events = parts[0] if len(parts) == 1 else parts[0].union(parts[1], distinct=False)
     events = events.filter(events["customer_id"].notnull())
-    pairs = events.group_by(["customer_id", "channel"]).aggregate(_n=events.count())  # cheaper than COUNT DISTINCT
-    out = pairs.group_by("customer_id").aggregate(touchpoints=pairs["_n"].sum(),
-                                                  channels=pairs["channel"].count())
+    out = events.group_by("customer_id").aggregate(touchpoints=events["_n"].sum(),
+                                                   **{f: events[f].any() for f in flags})
+    channels = sum(out[f].fill_null(False).cast("int64") for f in flags)
+    out = out.select("customer_id", "touchpoints", channels=channels)
     out = out.order_by("customer_id").to_pyarrow().to_pandas()  # the engine sorts 2M ids faster than pandas
     return out.reset_index(drop=True).astype(
         {"customer_id": "str", "touchpoints": "int64", "channels": "int64"})
 
-
-# -- retention on the engine -------------------------------------------------------------------------
 
 def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_days: int) -> pd.DataFrame:
     """The engine half of retention.customer_table: one row per anchor with its scores and purchase facts,
@@ -110,7 +142,7 @@ def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_
     ces, next_purchase_at, horizon_purchases, horizon_revenue, purchases, revenue (naive UTC times)."""
     tx = _purchases(source, end)
     if anchor == "first_purchase":
-        anchors = source.cache(first_purchases(source, end))
+        anchors = first_purchases(source, end)
         key = "customer_id"
     else:
         r = source.table("responses")
@@ -167,17 +199,27 @@ def _attach_first_scores(source, facts, window_days):
           & (j["next_purchase_at"].isnull() | (j["_at"] < j["next_purchase_at"])))
     j = j.filter(ok)
     best = _earliest(j, j["customer_id"].name("_c"), _first_key(j["_at"], j["_row"]),
-                     nps=j["_nps"], csat=j["_csat"], ces=j["_ces"])
+                     {"nps": j["_nps"], "csat": j["_csat"], "ces": j["_ces"]})
     return facts.left_join(best, facts["customer_id"] == best["_c"]).drop("_c")
 
 
 # -- shared ------------------------------------------------------------------------------------------
 
-def _earliest(t, group, key, **fields):
-    """Per `group`, the named `fields` of the row with the smallest `key`: one argmin of a struct,
-    cheaper than one argmin per field."""
-    per = t.group_by(group).aggregate(_first=ibis.struct(fields).argmin(key))
-    return per.select(group.get_name(), **{name: per["_first"][name] for name in fields})
+def _earliest(t, group, key, fields: dict, **also):
+    """Per `group`, the named `fields` of the row with the smallest `key` (one argmin of a struct,
+    cheaper than one argmin per field), and any other aggregates `also` names."""
+    per = t.group_by(group).aggregate(_first=ibis.struct(fields).argmin(key), **also)
+    return per.select(group.get_name(), *also, **{name: per["_first"][name] for name in fields})
+
+
+def _first_purchase_fields(tx) -> dict:
+    return {"anchor_at": tx["occurred_at"], "anchor_location_id": tx["location_id"], "anchor_channel": tx["channel"]}
+
+
+def _channels_used(channel) -> dict:
+    """Per channel label, whether any row of the group has it: flags or-ed across tables count a
+    customer's distinct channels without grouping by (customer, channel)."""
+    return {f"_ch_{label}": (channel == label).any() for label in CHANNEL_LABELS}  # null: no row had a channel
 
 
 def _count(condition):
