@@ -139,7 +139,8 @@ def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_
     purchases up to `end` (a naive UTC timestamp).
 
     Columns: customer_id, [response_id,] anchor_at, anchor_location_id, anchor_channel, nps, csat,
-    ces, next_purchase_at, horizon_purchases, horizon_revenue, purchases, revenue (naive UTC times)."""
+    ces, next_purchase_at, horizon_purchases, horizon_revenue, purchases, revenue (naive UTC times),
+    and the context: region and format of the anchor location, the customer's segment."""
     tx = _purchases(source, end)
     if anchor == "first_purchase":
         anchors = first_purchases(source, end)
@@ -156,8 +157,21 @@ def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_
     facts = _join_outcomes(tx, anchors, key, horizon_days)
     if anchor == "first_purchase":
         facts = _attach_first_scores(source, source.cache(facts), score_window_days)
-    out = facts.order_by(key).to_pyarrow().to_pandas().reset_index(drop=True)  # one row per key
+    out = _with_context(source, facts).order_by(key).to_pyarrow().to_pandas().reset_index(drop=True)  # one row per key
     return out.drop(columns=[c for c in ("_anchor_row",) if c in out])
+
+
+def _with_context(source, facts):
+    """Region and format of the anchor location and the customer's segment, joined on the engine:
+    cheaper there than merging 2M fetched rows in pandas. Keys are unique, so rows stay one per anchor."""
+    loc = source.table("locations")
+    loc = loc.select(_loc=loc["location_id"], region=loc["region"], format=loc["format"])
+    out = facts.left_join(loc, facts["anchor_location_id"] == loc["_loc"]).drop("_loc")
+    if not source.has("customers"):
+        return out.mutate(segment=ibis.null("string"))
+    customers = source.table("customers")
+    customers = customers.select(_cust=customers["customer_id"], segment=customers["segment"])
+    return out.left_join(customers, out["customer_id"] == customers["_cust"]).drop("_cust")
 
 
 def _purchases(source, end=None):

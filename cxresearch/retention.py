@@ -102,14 +102,16 @@ def _engine_anchors_and_facts(source, anchor, horizon_days, as_of, score_window_
         schema.RESPONSES.column("channel").dtype
     facts = _canonical_engine_frame(facts, channel)
     first = ["customer_id"] + (["response_id"] if "response_id" in facts else [])
-    return facts[first + ["anchor_at", "anchor_location_id", "anchor_channel", "nps", "csat", "ces",
-                          "next_purchase_at", "horizon_purchases", "horizon_revenue", "purchases", "revenue"]], end
+    return facts[first + ["anchor_at", "anchor_location_id", "region", "format", "anchor_channel", "segment", "nps",
+                          "csat", "ces", "next_purchase_at", "horizon_purchases", "horizon_revenue", "purchases",
+                          "revenue"]], end
 
 
 def _canonical_engine_frame(frame: pd.DataFrame, channel_dtype) -> pd.DataFrame:
     """An engine's anchors or facts in the dtypes the in-memory path gives: str ids, UTC times,
     the channel category, nullable scores and integer counts (whichever of these columns are present)."""
     casts = {"customer_id": "str", "response_id": "str", "anchor_location_id": "str", "anchor_channel": channel_dtype,
+             "region": "str", "format": "str", "segment": "str",
              "nps": "Int8", "csat": "Int8", "ces": "Int8", "horizon_purchases": "int64", "purchases": "int64"}
     out = frame.astype({c: t for c, t in casts.items() if c in frame})
     for column in ("anchor_at", "next_purchase_at"):
@@ -225,11 +227,14 @@ def _derive_outcomes(table, horizon_days, end) -> pd.DataFrame:
 
 
 def _add_context(table, dataset) -> pd.DataFrame:
-    locations = dataset.locations[["location_id", "region", "format"]].rename(columns={"location_id": "anchor_location_id"})
-    table = table.merge(locations, on="anchor_location_id", how="left")
-    if len(dataset.customers):
+    """The anchor location's region and format and the customer's segment (an engine joins them itself)."""
+    if "region" not in table:
+        locations = dataset.locations[["location_id", "region", "format"]].rename(
+            columns={"location_id": "anchor_location_id"})
+        table = table.merge(locations, on="anchor_location_id", how="left")
+    if "segment" not in table and len(dataset.customers):
         table = table.merge(dataset.customers[["customer_id", "segment"]], on="customer_id", how="left")
-    else:
+    elif "segment" not in table:
         table["segment"] = pd.Series(pd.NA, index=table.index, dtype="str")
     first = ["customer_id"] + (["response_id"] if "response_id" in table else [])
     order = first + ["anchor_at", "anchor_location_id", "region", "format", "anchor_channel", "segment", "nps", "csat",
