@@ -278,7 +278,7 @@ def _strip(values):
     costs far more than this test (seven times on DuckDB), and clean ids have none. The test (a first
     or last character at or below the space) lets through a few more than white space; the trim then
     leaves those as they are."""
-    edge = (values.ascii_str() <= 32) | (values.right(1).ascii_str() <= 32)
+    edge = (values.ascii_str() <= 32) | (values.substr(-1, 1).ascii_str() <= 32)  # faster than right(1) on DuckDB
     return edge.ifelse(values.strip(), values)
 
 
