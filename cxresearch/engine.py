@@ -9,8 +9,8 @@
 
 A `Source` checks every table on the engine with the rules of `cxresearch.validate`, written as
 queries (`cxresearch.checks`), and keeps the checked rows and the rejects there as tables: nothing
-is collected into memory to validate it. (A typed Parquet file on DuckDB is read in place; only the
-rows that checking rejected or cleaned are stored.) The raw-event reductions (`cxresearch.reductions`) run
+is collected into memory to validate it. (On DuckDB, typed Parquet files and the tables of a
+DuckDB file are read in place; only the rows that checking rejected or cleaned are stored.) The raw-event reductions (`cxresearch.reductions`) run
 there too and return small pandas frames of sufficient statistics, so `metrics`, `compare`,
 `models` and the notebooks receive the same numbers whatever the engine. The small tables
 (locations, customers, employee experience) and the responses are fetched on first use, as the
@@ -282,7 +282,9 @@ def _connect_duckdb_folder(folder: Path, mapping, limits: dict, scratch) -> Sour
 
 
 def _connect_duckdb_file(path: str, limits: dict, scratch) -> Source:
-    """Canonical tables stored in a DuckDB database file, attached read-only beside the scratch database."""
+    """Canonical tables stored in a DuckDB database file, attached read-only beside the scratch database.
+    A base table's record number is its rowid + 1 (its insertion order), so it is read in place; a
+    view is numbered in scan order, and its checked rows are copied."""
     file = Path(path)
     if not file.is_file() and path.startswith("/") and Path(path[1:]).is_file():
         file = Path(path[1:])  # duckdb:///brand.duckdb: relative to the working folder
@@ -290,11 +292,14 @@ def _connect_duckdb_file(path: str, limits: dict, scratch) -> Source:
         raise IngestError(f"{file}: no such DuckDB file")
     con, close = _duckdb(limits, scratch)
     con.raw_sql(f"ATTACH '{str(file.resolve())}' AS brand (READ_ONLY)")
-    present = {row[0] for row in con.raw_sql(
-        "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'brand'").fetchall()}
+    kinds = dict(con.raw_sql("SELECT table_name, table_type FROM information_schema.tables "
+                             "WHERE table_catalog = 'brand' AND table_schema = 'main'").fetchall())
     raws = {}
     for table in schema.TABLE_ORDER:
-        if table in present:
+        if kinds.get(table) == "BASE TABLE":  # stored rows: numbered by rowid and read in place
+            raws[table] = (con.sql(f"SELECT rowid + 1 AS {ROW}, * FROM brand.main.{table}"), "duckdb", {},
+                           f"{file.name}:{table}")
+        elif table in kinds:  # a view has no rowid: numbered in scan order and copied when checked
             raws[table] = (con.sql(f"SELECT row_number() OVER () AS {ROW}, * FROM brand.main.{table}"),
                            "table", {}, f"{file.name}:{table}")
     _require_tables(raws, file)
@@ -436,12 +441,13 @@ def _validated(con, engine: str, raws: dict, close, materialize) -> Source:
     """Check each table in reference order and keep the checked rows and the rejects as engine tables.
 
     A CSV is copied into the engine first (all text), so the file is parsed once, and its checked rows
-    are stored. A typed file (Parquet) on DuckDB is read in place instead: only its exceptions (rows
-    with a problem or a cleaned value) are stored, and the accepted rows are the file's rows with the
-    exceptions swapped in. Clean exports then cost one checking pass and no copy, and scanning the
-    Parquet file is as fast as scanning a stored table. When over a tenth of the rows needed cleaning,
-    the accepted rows are stored after all. Files read in place must not change while the Source is
-    open (raw exports are immutable here)."""
+    are stored. A typed source on DuckDB (a Parquet file, a table of a DuckDB file) is read in place
+    instead: only its exceptions (rows with a problem or a cleaned value) are stored, and the accepted
+    rows are the source's rows with the exceptions swapped in. Clean exports then cost one checking
+    pass and no copy, and scanning the source is as fast as scanning a stored table. When over a
+    tenth of the rows needed cleaning, the accepted rows are stored after all. Files read in place
+    must not change while the Source is open (raw exports are immutable here; a DuckDB file is
+    attached read-only, which keeps writers out)."""
     from . import checks
 
     accepted, rejects, read, sources, ignored = {}, [], {}, {}, {}
@@ -459,7 +465,7 @@ def _validated(con, engine: str, raws: dict, close, materialize) -> Source:
         if fmt == "csv":
             raw = materialize(f"{PREFIX}{table}_raw", raw)
         source, csv = getattr(file, "name", str(file)), fmt == "csv"
-        in_place = engine == "duckdb" and fmt == "parquet" and checks.storable(raw, table, options)
+        in_place = engine == "duckdb" and fmt in ("parquet", "duckdb") and checks.storable(raw, table, options)
         checked = checks.check_rows(raw, table, accepted, options, csv, engine, flag_cleaned=in_place)
         read[table] = int(raw.count().execute())
         stored, valid = _checked_and_valid(checked, raw, table, engine, in_place, read[table], materialize)

@@ -170,6 +170,33 @@ def test_a_duckdb_database_file_with_canonical_tables(tmp_path):
         assert_same(revenue.location_panel(source), revenue.location_panel(dataset))
 
 
+def test_a_duckdb_database_file_is_checked_in_place_like_its_parquet_twin(tmp_path):
+    """Base tables of a DuckDB file are read in place (numbered by rowid) and only their exceptions
+    stored; a view is numbered in scan order and copied. Either way: the pandas results."""
+    folder = typed_messy_copy(tmp_path / "typed")
+    file = tmp_path / "messy.duckdb"
+    with duckdb.connect(str(file)) as con:
+        for name in schema.TABLE_ORDER:
+            parquet = folder / f"{name}.parquet"
+            if name == "employee_experience":
+                con.execute(f"CREATE TABLE ex_store AS SELECT * FROM read_parquet('{parquet}')")
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM ex_store")
+            else:
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{parquet}')")
+    with cx.connect(f"duckdb:///{file}") as source:
+        dataset = cx.load_dataset(folder)
+        for name in schema.TABLE_ORDER:
+            assert_same(source.fetch(name), dataset.table(name))
+        pd.testing.assert_frame_equal(source.rejects.drop(columns="source"), dataset.rejects.drop(columns="source"))
+        pd.testing.assert_frame_equal(source.accounting().drop(columns="source"),
+                                      dataset.accounting().drop(columns="source"))
+        reductions_agree(source, dataset)
+        stored = {name: source.con.table(f"cx_{name}_checked").count().execute()
+                  for name in ("transactions", "employee_experience")}
+    assert 0 < stored["transactions"] < len(dataset.transactions) / 10  # the exceptions only
+    assert stored["employee_experience"] == len(dataset.employee_experience)  # the view: every row
+
+
 def test_duckdb_takes_memory_and_thread_limits():
     with cx.connect(SAMPLE, memory_limit="1GB", threads=1) as source:
         threads, memory = source.con.raw_sql(
