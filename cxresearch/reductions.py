@@ -6,7 +6,8 @@ statistics in exactly the layout of its in-memory twin: `score_counts` (metrics.
 `first_purchases` and `customer_outcomes` (retention.customer_table) and `touchpoints`
 (journey.touchpoints). The in-memory functions call these when handed a Source, so the statistics
 downstream never know which engine counted. Integer counts are identical across engines; sums of
-money agree to floating-point rounding (the order of addition differs).
+money agree to floating-point rounding (the order of addition differs). What several reductions
+share (`customer_purchases`, `end_of_data`) is computed once per Source (`Source.memo`).
 
 Calendar periods are computed on the engine by truncating the (naive UTC) timestamp, and turned into
 pandas Periods only on the small result.
@@ -15,17 +16,18 @@ pandas Periods only on the small result.
 from __future__ import annotations
 
 import ibis
+import ibis.expr.datatypes as dt
 import pandas as pd
 
 from . import schema
 from .engine import ROW
 from .metrics import METRICS, SCALES
 
-ENGINE_PERIODS = ("D", "W", "M", "Q", "Y")
+ENGINE_PERIODS = ("D", "W", "M", "Q", "Y")  # pandas periods whose Ibis truncate unit has the same name
 FIRST_PURCHASE = ("anchor_at", "anchor_location_id", "anchor_channel")
 # accepted rows hold only these labels (or null), so per-label flags count distinct channels
 CHANNEL_LABELS = tuple(dict.fromkeys(schema.TABLES["responses"].column("channel").categories
-                                     + schema.TABLES["transactions"].column("channel").categories))  # pandas periods whose Ibis truncate unit has the same name
+                                     + schema.TABLES["transactions"].column("channel").categories))
 
 
 def score_counts(source, by, metrics=METRICS, period: str | None = None, time_column: str = "responded_at",
@@ -66,7 +68,7 @@ def revenue_sums(source, by, period: str | None) -> pd.DataFrame:
     revenue = t["revenue"]
     out = t.group_by(keys).aggregate(revenue=revenue.sum(), revenue_sq=(revenue * revenue).sum(),
                                      transactions=t.count().cast("float64"),
-                                     customers=t["customer_id"].nunique()).to_pyarrow().to_pandas()
+                                     customers=customer_key(source, t).nunique()).to_pyarrow().to_pandas()
     return _ordered(_typed_keys(out, keys, period), keys)
 
 
@@ -134,6 +136,8 @@ def touchpoints(source) -> pd.DataFrame:
         {"customer_id": "str", "touchpoints": "int64", "channels": "int64"})
 
 
+# -- retention on the engine -------------------------------------------------------------------------
+
 def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_days: int) -> pd.DataFrame:
     """The engine half of retention.customer_table: one row per anchor with its scores and purchase facts,
     purchases up to `end` (a naive UTC timestamp).
@@ -154,10 +158,11 @@ def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_
                                         anchor_location_id=r["location_id"], anchor_channel=r["channel"], nps=r["nps"],
                                         csat=r["csat"], ces=r["ces"], _anchor_row=r[ROW]))
         key = "_anchor_row"
-    facts = _join_outcomes(tx, anchors, key, horizon_days)
+    facts = _join_outcomes(tx, anchors, key, horizon_days, lambda t: customer_key(source, t))
     if anchor == "first_purchase":
         facts = _attach_first_scores(source, source.cache(facts), score_window_days)
-    out = _with_context(source, facts).order_by(key).to_pyarrow().to_pandas().reset_index(drop=True)  # one row per key
+    out = _with_context(source, facts).order_by(key)  # one row per key
+    out = out.to_pyarrow().to_pandas().reset_index(drop=True)
     return out.drop(columns=[c for c in ("_anchor_row",) if c in out])
 
 
@@ -184,13 +189,14 @@ def _first_key(stamps, rows):
     return stamps.epoch_seconds().cast("int64") * 1_000_000_000 + rows.cast("int64")
 
 
-def _join_outcomes(tx, anchors, key, horizon_days):
+def _join_outcomes(tx, anchors, key, horizon_days, customer):
     """Per anchor: the first purchase after it, purchases and revenue in (anchor, anchor + horizon], and
-    the customer's totals. Only (key, customer, time) go through the big join; the anchors' other
-    columns are joined back to the small per-anchor result."""
-    p = tx.select(_c=tx["customer_id"], _at=tx["occurred_at"], _rev=tx["revenue"])
-    slim = anchors.select(_key=anchors[key], _ac=anchors["customer_id"],
-                          _start=anchors["anchor_at"].epoch_seconds().cast("int64"))
+    the customer's totals. Only (key, customer, time) go through the big join, customers as
+    `customer(table)` gives them (see `customer_key`); the anchors' other columns are joined back to
+    the small per-anchor result."""
+    p = tx.select(_c=customer(tx), _at=tx["occurred_at"], _rev=tx["revenue"])
+    anchors = anchors.mutate(_key=customer(anchors) if key == "customer_id" else anchors[key])
+    slim = anchors.select("_key", _ac=customer(anchors), _start=anchors["anchor_at"].epoch_seconds().cast("int64"))
     joined = slim.join(p, slim["_ac"] == p["_c"])  # every purchase of the anchor's customer, so the
     when = joined["_at"].epoch_seconds().cast("int64")  # customer's totals come out of the same pass
     after = when > joined["_start"]
@@ -200,7 +206,8 @@ def _join_outcomes(tx, anchors, key, horizon_days):
         horizon_purchases=within.cast("int64").sum(),
         horizon_revenue=joined["_rev"].sum(where=within).fill_null(0.0),
         purchases=joined.count(), revenue=joined["_rev"].sum())
-    return anchors.join(facts, anchors[key] == facts["_key"]).drop("_key")
+    facts = facts.rename(_fkey="_key")  # (a join on a computed key, named apart so Ibis keeps both sides)
+    return anchors.join(facts, anchors["_key"] == facts["_fkey"]).drop("_key", "_fkey")
 
 
 def _attach_first_scores(source, facts, window_days):
@@ -218,6 +225,33 @@ def _attach_first_scores(source, facts, window_days):
 
 
 # -- shared ------------------------------------------------------------------------------------------
+
+def customer_key(source, t):
+    """What to count, group and join customers by in `t`: a 64-bit hash of customer_id where that is
+    exact, else customer_id. Every accepted customer_id of the responses and transactions is a key of
+    the customers table (a reference check), so when no two of those keys share a hash, the hash
+    tells customers apart exactly as the id does; and integers hash and compare faster than strings
+    (at 2M customers and 50M purchases, 2-4 s less per pass on DuckDB). On other engines, without a
+    customers table, or when two keys collide, the id itself is used. Only for rows whose customer_id
+    is present: DuckDB hashes a null to a value."""
+    return _hash(t["customer_id"]) if _customer_hash_is_exact(source) else t["customer_id"]
+
+
+@ibis.udf.scalar.builtin(name="hash")
+def _hash(value: str) -> dt.uint64:
+    """DuckDB: a 64-bit hash (Ibis' own hash() adds a cast through BIT to make it signed)."""
+
+
+def _customer_hash_is_exact(source) -> bool:
+    def build():
+        if source.engine != "duckdb" or not source.has("customers"):
+            return False
+        c = source.table("customers")
+        counts = c.aggregate(keys=c.count(), hashes=_hash(c["customer_id"]).nunique())
+        counts = counts.to_pyarrow().to_pylist()[0]
+        return counts["keys"] == counts["hashes"]
+    return source.memo("customer_hash_is_exact", build)
+
 
 def _earliest(t, group, key, fields: dict, **also):
     """Per `group`, the named `fields` of the row with the smallest `key` (one argmin of a struct,

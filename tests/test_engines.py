@@ -197,6 +197,19 @@ def test_a_duckdb_database_file_is_checked_in_place_like_its_parquet_twin(tmp_pa
     assert stored["employee_experience"] == len(dataset.employee_experience)  # the view: every row
 
 
+def test_customers_are_told_apart_by_a_hash_only_where_that_is_exact(sample_pair, tmp_path):
+    from cxresearch import reductions
+
+    source, _dataset = sample_pair
+    assert reductions._customer_hash_is_exact(source)  # the sample's reductions above went by the hash
+    folder = tmp_path / "no_customers"
+    shutil.copytree(SAMPLE, folder)
+    (folder / "customers.parquet").unlink()
+    with cx.connect(folder) as source:  # no reference check on customer_id: the id itself is the key
+        assert not reductions._customer_hash_is_exact(source)
+        reductions_agree(source, cx.load_dataset(folder))
+
+
 def test_duckdb_takes_memory_and_thread_limits():
     with cx.connect(SAMPLE, memory_limit="1GB", threads=1) as source:
         threads, memory = source.con.raw_sql(
