@@ -1,12 +1,15 @@
 """Benchmark: the whole reduce step at brand scale on DuckDB, on Spark local[2] and on the pandas path.
 
     python benchmarks/scale.py [--locations 1000] [--customers 2000000] [--transactions 50000000]
-                               [--responses 10000000] [--engines duckdb,pandas,spark] [--memory-limit 2GB]
-                               [--threads N]
+                               [--responses 10000000] [--engines duckdb,duckdb-file,pandas,spark]
+                               [--memory-limit 2GB] [--threads N]
 
-Data are made with numpy and pyarrow (seeded), written once as Parquet under benchmarks/_data/ and
-reused. Each engine runs in its own process, so its peak memory (max RSS, children included: a Spark
-JVM counts) is its own. The reduce step is everything that reads raw events:
+Engines: duckdb (over the Parquet folder), duckdb-file (the same tables stored in a DuckDB file,
+`cx.connect("duckdb:///...")`), pandas and spark. Data are made with numpy and pyarrow (seeded),
+written once as Parquet under benchmarks/_data/ and reused; so is the DuckDB file (its one-off
+conversion is timed apart). Each engine runs in its own process, so its peak memory (max RSS,
+children included: a Spark JVM counts) is its own. The reduce step is everything that reads raw
+events:
 
     connect / load      read and validate every table (rejects kept where the engine keeps them)
     summarize           NPS/CSAT/CES by location x month, and by channel x journey stage
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -129,6 +133,10 @@ def reduce_step(folder: str, engine: str, memory_limit: str, threads: int | None
     if engine == "pandas":
         data = stage("connect / load", lambda: cx.load_dataset(folder))
         responses = data.responses
+    elif engine == "duckdb-file":
+        data = stage("connect / load", lambda: cx.connect(f"duckdb:///{duckdb_file(Path(folder))}",
+                                                                memory_limit=memory_limit, threads=threads))
+        responses = data
     else:
         spark = "local[2]" if engine == "spark" else None
         data = stage("connect / load", lambda: cx.connect(folder, spark=spark, memory_limit=memory_limit,
@@ -144,6 +152,22 @@ def reduce_step(folder: str, engine: str, memory_limit: str, threads: int | None
             "read": int(accounting["read"].sum()), "rejected": int(accounting["rejected"].sum()),
             "panel_rows": len(panel), "customers": len(table), "retained": int(table["retained"].sum()),
             "touchpoints": int(touch["touchpoints"].sum())}
+
+
+def duckdb_file(folder: Path) -> Path:
+    return folder / "brand.duckdb"
+
+
+def make_duckdb_file(folder: Path) -> None:
+    """The Parquet tables copied into one DuckDB file (once; reused like the Parquet files)."""
+    import duckdb
+
+    target, partial = duckdb_file(folder), folder / "brand.duckdb.partial"
+    partial.unlink(missing_ok=True)
+    with duckdb.connect(str(partial)) as con:
+        for file in sorted(folder.glob("*.parquet")):
+            con.execute(f"CREATE TABLE {file.stem} AS SELECT * FROM read_parquet('{file}')")
+    partial.rename(target)
 
 
 class TreePeak:
@@ -196,7 +220,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2_000_000)
     parser.add_argument("--transactions", type=int, default=50_000_000)
     parser.add_argument("--responses", type=int, default=10_000_000)
-    parser.add_argument("--engines", default="duckdb,pandas,spark", help="comma-separated, in the order to run")
+    parser.add_argument("--engines", default="duckdb,duckdb-file,pandas,spark",
+                        help="comma-separated, in the order to run")
     parser.add_argument("--memory-limit", default="2GB",
                         help="DuckDB's memory limit (it spills beyond it); 2GB keeps the process under 4 GB")
     parser.add_argument("--threads", type=int, help="DuckDB's threads (default: one per core)")
@@ -211,9 +236,13 @@ def main() -> None:
         t0 = time.perf_counter()
         make_data(folder, args.locations, args.customers, args.transactions, args.responses, args.seed)
         print(f"made the data in {time.perf_counter() - t0:.0f} s: {folder}")
-    size = sum(f.stat().st_size for f in folder.iterdir()) / 2**30
+    size = sum(f.stat().st_size for f in folder.glob("*.parquet")) / 2**30
     print(f"{args.locations:,} locations, {args.customers:,} customers, {args.transactions:,} transactions, "
-          f"{args.responses:,} responses ({size:.1f} GiB of Parquet); 2 cores")
+          f"{args.responses:,} responses ({size:.1f} GiB of Parquet); {os.cpu_count()} cores")
+    if "duckdb-file" in args.engines and not duckdb_file(folder).exists():
+        t0 = time.perf_counter()
+        make_duckdb_file(folder)
+        print(f"copied the Parquet tables into {duckdb_file(folder).name} in {time.perf_counter() - t0:.0f} s (once)")
     results = []
     for engine in args.engines.split(","):
         result = run_engine(engine.strip(), folder, args.memory_limit, args.threads)
@@ -225,14 +254,14 @@ def main() -> None:
 def report(results: list[dict]) -> None:
     ok = {r["engine"]: r for r in results if "error" not in r}
     base = ok.get("pandas")
-    print(f"\n{'engine':<8} {'seconds':>8} {'peak GiB':>9} {'pandas/engine':>14}   stages (s)")
+    print(f"\n{'engine':<12} {'seconds':>8} {'peak GiB':>9} {'pandas/engine':>14}   stages (s)")
     for r in results:
         if "error" in r:
-            print(f"{r['engine']:<8} failed: {r['error']}")
+            print(f"{r['engine']:<12} failed: {r['error']}")
             continue
         ratio = f"{base['seconds'] / r['seconds']:.1f}x" if base else "-"
         stages = ", ".join(f"{k} {v}" for k, v in r["stages"].items())
-        print(f"{r['engine']:<8} {r['seconds']:>8.1f} {r['peak_gib']:>9.2f} {ratio:>14}   {stages}")
+        print(f"{r['engine']:<12} {r['seconds']:>8.1f} {r['peak_gib']:>9.2f} {ratio:>14}   {stages}")
     same = {(r["read"], r["rejected"], r["panel_rows"], r["customers"], r["retained"], r["touchpoints"])
             for r in ok.values()}
     print("engines agree on rows read, rejected, panel rows, customers, retained, touchpoints:", len(same) == 1)
