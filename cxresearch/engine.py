@@ -27,6 +27,7 @@ import os
 import warnings
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -246,9 +247,13 @@ def _duckdb(limits: dict, scratch):
     the caller's limits (memory_limit, threads)."""
     import ibis
 
-    folder = Path(scratch) if scratch else Path(tempfile.mkdtemp(prefix="cxresearch-duckdb-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    settings = {"temp_directory": str(folder / "spill"), **limits}  # without ICU, DuckDB's time zone is UTC
+    if scratch:
+        folder = Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        spill = folder / "spill"
+    else:  # named, not made: DuckDB creates it only if it spills, so a killed kernel leaves no empty folder
+        folder = spill = Path(tempfile.gettempdir()) / f"cxresearch-duckdb-{uuid.uuid4().hex}"
+    settings = {"temp_directory": str(spill), **limits}  # without ICU, DuckDB's time zone is UTC
     # An in-memory database whose blocks spill to the scratch folder beyond the memory limit: faster to
     # fill than a database file, and still out of core.
     con = ibis.duckdb.connect(":memory:", **settings)

@@ -218,6 +218,20 @@ def test_duckdb_takes_memory_and_thread_limits():
         assert source.accounting()["balanced"].all()
 
 
+def test_duckdb_spills_to_a_folder_made_only_when_needed_and_removed_at_close(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with cx.connect(SAMPLE) as source:  # the sample fits in memory: nothing spills, no folder is left
+        spill = Path(source.con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0])
+        assert spill.parent == tmp_path and spill.name.startswith("cxresearch-duckdb-")
+        assert list(tmp_path.iterdir()) == []  # a kernel killed here leaves nothing behind
+        source.con.raw_sql("SET memory_limit = '64MB'")
+        source.con.raw_sql("SELECT count(*) FROM (SELECT DISTINCT md5(range::VARCHAR) FROM range(4000000))").fetchall()
+        assert spill.is_dir()  # beyond the limit DuckDB made it
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_connection_strings_pick_the_engine(tmp_path):
     assert isinstance(cx.connect(f"pandas:{SAMPLE}"), cx.CXDataset)
     dataset = cx.load_dataset(SAMPLE)
