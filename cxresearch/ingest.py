@@ -152,7 +152,7 @@ def read_table(file: Path, table: str, options: dict) -> RawTable:
 def _read_frame(file: Path, fmt: str, options: dict) -> pd.DataFrame:
     try:
         if fmt == "parquet":
-            return pd.read_parquet(file)
+            return _integers_kept(pd.read_parquet(file), file)
         return pd.read_csv(file, dtype=str, encoding="utf-8-sig", sep=options.get("delimiter", ","),
                            keep_default_na=False, na_values=["", *NA_TOKENS])
     except pd.errors.EmptyDataError as exc:
@@ -160,6 +160,20 @@ def _read_frame(file: Path, fmt: str, options: dict) -> pd.DataFrame:
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         kind = "Parquet" if fmt == "parquet" else "CSV (UTF-8)"
         raise IngestError(f"{file}: cannot be read as {kind}: {exc}") from exc
+
+
+def _integers_kept(frame: pd.DataFrame, file: Path) -> pd.DataFrame:
+    """Integer Parquet columns with nulls in a nullable integer type. pandas reads them as floats
+    unless the file was written by pandas, so a score of 9 would read back as 9.0 (in the rejects'
+    text too) where an engine reads 9."""
+    import pyarrow.parquet as pq
+    import pyarrow.types as pat
+
+    for field in pq.read_schema(file):
+        if pat.is_integer(field.type) and field.name in frame and frame[field.name].dtype.kind == "f":
+            kind = "UInt" if pat.is_unsigned_integer(field.type) else "Int"
+            frame[field.name] = frame[field.name].astype(f"{kind}{field.type.bit_width}")
+    return frame
 
 
 def _rename_columns(frame: pd.DataFrame, table: str, columns: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:

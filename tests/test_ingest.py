@@ -280,3 +280,21 @@ def test_round_trip_keeps_rejects_beside_the_tables(tmp_path):
 def test_to_dir_rejects_an_unknown_format(brand, tmp_path):
     with pytest.raises(ValueError, match="format must be one of"):
         cx.load_dataset(brand).to_dir(tmp_path / "x", format="xlsx")
+
+
+def test_integer_parquet_columns_with_nulls_stay_integers(tmp_path):
+    """A Parquet file not written by pandas (DuckDB, Spark): an int8 score with nulls reads as a
+    nullable integer, so an out-of-range 9 is rejected as "9", as the engines report it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = write_brand(tmp_path / "b", responses=with_row("responses", "R9,L1,2024-01-05,C1,web,act,8,9,,,,"))
+    frame = pd.read_csv(folder / "responses.csv", dtype=str)
+    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    for name in ("nps", "csat", "ces", "attr_staff", "attr_speed"):
+        table = table.set_column(table.schema.get_field_index(name), name, table[name].cast(pa.int8()))
+    (folder / "responses.csv").unlink()
+    pq.write_table(table, folder / "responses.parquet")
+    dataset = cx.load_dataset(folder)
+    assert dataset.rejects[["row", "column", "value"]].values.tolist() == [[6, "csat", "9"]]
+    assert dataset.responses["csat"].dropna().tolist() == [5, 2, 4]
