@@ -288,8 +288,9 @@ def _connect_duckdb_folder(folder: Path, mapping, limits: dict, scratch) -> Sour
 
 def _connect_duckdb_file(path: str, limits: dict, scratch) -> Source:
     """Canonical tables stored in a DuckDB database file, attached read-only beside the scratch database.
-    A base table's record number is its rowid + 1 (its insertion order), so it is read in place; a
-    view is numbered in scan order, and its checked rows are copied."""
+    A base table whose rowids run 0..n-1 is numbered by rowid + 1 and read in place; a view, or a
+    table with gaps in its rowids or a column of its own named rowid, is numbered in scan order and
+    its checked rows are copied. Either way row k is the k-th row a Parquet export would hold."""
     file = Path(path)
     if not file.is_file() and path.startswith("/") and Path(path[1:]).is_file():
         file = Path(path[1:])  # duckdb:///brand.duckdb: relative to the working folder
@@ -301,14 +302,26 @@ def _connect_duckdb_file(path: str, limits: dict, scratch) -> Source:
                              "WHERE table_catalog = 'brand' AND table_schema = 'main'").fetchall())
     raws = {}
     for table in schema.TABLE_ORDER:
-        if kinds.get(table) == "BASE TABLE":  # stored rows: numbered by rowid and read in place
+        if kinds.get(table) == "BASE TABLE" and _rowids_number_rows(con, table):  # read in place
             raws[table] = (con.sql(f"SELECT rowid + 1 AS {ROW}, * FROM brand.main.{table}"), "duckdb", {},
                            f"{file.name}:{table}")
-        elif table in kinds:  # a view has no rowid: numbered in scan order and copied when checked
+        elif table in kinds:  # numbered in scan order and copied when checked
             raws[table] = (con.sql(f"SELECT row_number() OVER () AS {ROW}, * FROM brand.main.{table}"),
                            "table", {}, f"{file.name}:{table}")
     _require_tables(raws, file)
     return _validated(con, "duckdb", raws, close, materialize=_duckdb_materialize(con))
+
+
+def _rowids_number_rows(con, table: str) -> bool:
+    """Whether rowid + 1 is a stored table's record number: rowids run 0..n-1 (a DELETE leaves gaps
+    until the file is compacted, which would renumber rows between runs) and no column of the table
+    is itself named rowid (it would hide DuckDB's)."""
+    columns = con.raw_sql("SELECT column_name FROM information_schema.columns WHERE table_catalog = 'brand' "
+                          f"AND table_schema = 'main' AND table_name = '{table}'").fetchall()
+    if any(name.lower() == "rowid" for (name,) in columns):
+        return False
+    rows, last = con.raw_sql(f"SELECT count(*), max(rowid) FROM brand.main.{table}").fetchone()
+    return rows == 0 or last == rows - 1
 
 
 def _duckdb_materialize(con):

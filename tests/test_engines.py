@@ -193,15 +193,43 @@ def test_a_duckdb_database_file_is_checked_in_place_like_its_parquet_twin(tmp_pa
         reductions_agree(source, dataset)
         stored = {name: source.con.table(f"cx_{name}_checked").count().execute()
                   for name in ("transactions", "employee_experience")}
+        read = source.read["employee_experience"]
     assert 0 < stored["transactions"] < len(dataset.transactions) / 10  # the exceptions only
-    assert stored["employee_experience"] == len(dataset.employee_experience)  # the view: every row
+    assert stored["employee_experience"] == read  # the view: every checked row
+
+
+def test_a_duckdb_table_whose_rowids_do_not_number_its_rows_is_copied_and_numbered_in_order(tmp_path):
+    """A DELETE leaves gaps in rowids, and a column named rowid hides DuckDB's: such tables are
+    numbered in scan order, as their Parquet export is, so rejects name the same rows."""
+    folder = typed_messy_copy(tmp_path / "typed")
+    file, export = tmp_path / "gaps.duckdb", tmp_path / "export"
+    export.mkdir()
+    with duckdb.connect(str(file)) as con:
+        for name in schema.TABLE_ORDER:
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{folder / f'{name}.parquet'}')")
+        con.execute("DELETE FROM transactions WHERE rowid % 7 = 3")  # gaps in the rowids
+        con.execute("ALTER TABLE responses ADD COLUMN RowId INTEGER DEFAULT 7")  # a column hiding rowid
+        for name in schema.TABLE_ORDER:
+            con.execute(f"COPY {name} TO '{export / f'{name}.parquet'}'")
+    with cx.connect(f"duckdb:///{file}") as source:
+        dataset = cx.load_dataset(export)
+        pd.testing.assert_frame_equal(source.rejects.drop(columns="source"), dataset.rejects.drop(columns="source"))
+        pd.testing.assert_frame_equal(source.accounting().drop(columns="source"),
+                                      dataset.accounting().drop(columns="source"))
+        for name in schema.TABLE_ORDER:
+            assert_same(source.fetch(name), dataset.table(name))
+        stored = {name: (source.con.table(f"cx_{name}_checked").count().execute(), source.read[name])
+                  for name in ("transactions", "responses", "customers")}
+    assert stored["transactions"][0] == stored["transactions"][1]  # copied: every checked row
+    assert stored["responses"][0] == stored["responses"][1]
+    assert stored["customers"][0] < stored["customers"][1]  # untouched: read in place, exceptions stored
 
 
 def test_customers_are_told_apart_by_a_hash_only_where_that_is_exact(sample_pair, tmp_path):
     from cxresearch import reductions
 
     source, _dataset = sample_pair
-    assert reductions._customer_hash_is_exact(source)  # the sample's reductions above went by the hash
+    assert reductions._customer_hash_is_exact(source)  # so the sample's reductions go by the hash
     folder = tmp_path / "no_customers"
     shutil.copytree(SAMPLE, folder)
     (folder / "customers.parquet").unlink()
