@@ -22,6 +22,7 @@ Timestamps live on the engine as naive UTC; sessions are set to UTC so calendar 
 from __future__ import annotations
 
 import atexit
+import getpass
 import logging
 import os
 import warnings
@@ -252,7 +253,7 @@ def _duckdb(limits: dict, scratch):
         folder.mkdir(parents=True, exist_ok=True)
         spill = folder / "spill"
     else:  # named, not made: DuckDB creates it only if it spills, so a killed kernel leaves no empty folder
-        folder = spill = Path(tempfile.gettempdir()) / f"cxresearch-duckdb-{uuid.uuid4().hex}"
+        folder = spill = _private_scratch() / uuid.uuid4().hex
     settings = {"temp_directory": str(spill), **limits}  # without ICU, DuckDB's time zone is UTC
     # An in-memory database whose blocks spill to the scratch folder beyond the memory limit: faster to
     # fill than a database file, and still out of core.
@@ -265,6 +266,17 @@ def _duckdb(limits: dict, scratch):
 
     atexit.register(close) if not scratch else None
     return con, close
+
+
+def _private_scratch() -> Path:
+    """This user's folder for spilled blocks (customer data), readable by nobody else: made once per
+    user, as DuckDB would make a spill folder readable by all."""
+    folder = Path(tempfile.gettempdir()) / f"cxresearch-duckdb-{getpass.getuser()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
+        raise PermissionError(f"{folder} belongs to another user or is readable by others; remove it, "
+                              "or pass cx.connect(..., scratch=) a private folder")
+    return folder
 
 
 def _connect_duckdb_folder(folder: Path, mapping, limits: dict, scratch) -> Source:

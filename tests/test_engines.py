@@ -250,14 +250,19 @@ def test_duckdb_spills_to_a_folder_made_only_when_needed_and_removed_at_close(tm
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    with cx.connect(SAMPLE) as source:  # the sample fits in memory: nothing spills, no folder is left
+    with cx.connect(SAMPLE) as source:  # the sample fits in memory: nothing spills, no folder is made
         spill = Path(source.con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0])
-        assert spill.parent == tmp_path and spill.name.startswith("cxresearch-duckdb-")
-        assert list(tmp_path.iterdir()) == []  # a kernel killed here leaves nothing behind
+        private = spill.parent  # one per user, readable by that user only
+        assert private.parent == tmp_path and private.name.startswith("cxresearch-duckdb-")
+        assert private.stat().st_mode & 0o777 == 0o700
+        assert list(private.iterdir()) == []  # a kernel killed here leaves nothing behind
         source.con.raw_sql("SET memory_limit = '64MB'")
         source.con.raw_sql("SELECT count(*) FROM (SELECT DISTINCT md5(range::VARCHAR) FROM range(4000000))").fetchall()
         assert spill.is_dir()  # beyond the limit DuckDB made it
-    assert list(tmp_path.iterdir()) == []
+    assert list(private.iterdir()) == []
+    private.chmod(0o755)  # a folder others can read is refused, not used
+    with pytest.raises(PermissionError, match="readable by others"):
+        cx.connect(SAMPLE)
 
 
 def test_connection_strings_pick_the_engine(tmp_path):
