@@ -365,6 +365,7 @@ def _connect_spark(folder: Path, spark, mapping) -> Source:
     session = spark_session(spark)
     settings, files = folder_tables(folder, mapping, OTHER_SOURCES)
     con = ibis.pyspark.connect(session)
+    tag = uuid.uuid4().hex[:8]  # this Source's views, apart from another Source's on the session
     raws = {}
     for table, file in files.items():
         options = mapping_mod.table_options(settings, table)
@@ -375,10 +376,10 @@ def _connect_spark(folder: Path, spark, mapping) -> Source:
             frame = (session.read.option("header", True).option("sep", options.get("delimiter", ","))
                      .option("quote", '"').option("escape", '"').option("multiLine", True)
                      .option("encoding", "UTF-8").csv(str(file.resolve())))
-        view = f"{PREFIX}{table}_raw"
+        view = f"{PREFIX}{table}_raw_{tag}"
         _with_row_numbers(frame).createOrReplaceTempView(view)
         raws[table] = (con.table(view), fmt, options, file)
-    return _validated(con, "spark", raws, None, materialize=_spark_materialize(con, session))
+    return _validated(con, "spark", raws, None, materialize=_spark_materialize(con, session, tag))
 
 
 def _with_row_numbers(frame):
@@ -400,13 +401,15 @@ def _with_row_numbers(frame):
     return joined.select(row.alias(ROW), *[F.col(f"`{c}`") for c in frame.columns])
 
 
-def _spark_materialize(con, session):
+def _spark_materialize(con, session, tag: str):
+    """Store as temporary views named `<name>_<tag>`: the views of a session are shared, and each
+    Source's own tag keeps a second Source on the same session from replacing the first one's tables."""
     def materialize(name, expr):
         # A local checkpoint computes the table once and cuts its lineage, so later queries read the
         # stored rows instead of re-optimizing the whole check plan (which trips a Spark pruning bug).
         frame = session.sql(str(con.compile(expr))).localCheckpoint(eager=True)
-        frame.createOrReplaceTempView(name)
-        return con.table(name)
+        frame.createOrReplaceTempView(f"{name}_{tag}")
+        return con.table(f"{name}_{tag}")
     return materialize
 
 

@@ -325,3 +325,7 @@ def test_spark_reads_parquet_and_the_spark_prefix(spark, messy_folders):
     dataset = cx.load_dataset(folders["parquet"])
     pd.testing.assert_frame_equal(source.accounting(), dataset.accounting())
     assert_same(revenue.location_panel(source), revenue.location_panel(dataset))
+    other = cx.connect(SAMPLE, spark=spark)  # a second Source on the same session keeps to its own views
+    assert other.table("transactions").count().execute() != len(dataset.transactions)
+    assert source.table("transactions").count().execute() == len(dataset.transactions)
+    assert_same(revenue.location_panel(source), revenue.location_panel(dataset))
