@@ -126,7 +126,6 @@ def touchpoints(source) -> pd.DataFrame:
         per = customer_purchases(source)
         parts.append(per.select("customer_id", per["purchases"].name("_n"), *flags))
     events = parts[0] if len(parts) == 1 else parts[0].union(parts[1], distinct=False)
-    events = events.filter(events["customer_id"].notnull())
     out = events.group_by("customer_id").aggregate(touchpoints=events["_n"].sum(),
                                                    **{f: events[f].any() for f in flags})
     channels = sum(out[f].fill_null(False).cast("int64") for f in flags)

@@ -232,10 +232,11 @@ def _add_context(table, dataset) -> pd.DataFrame:
         locations = dataset.locations[["location_id", "region", "format"]].rename(
             columns={"location_id": "anchor_location_id"})
         table = table.merge(locations, on="anchor_location_id", how="left")
-    if "segment" not in table and len(dataset.customers):
-        table = table.merge(dataset.customers[["customer_id", "segment"]], on="customer_id", how="left")
-    elif "segment" not in table:
-        table["segment"] = pd.Series(pd.NA, index=table.index, dtype="str")
+    if "segment" not in table:
+        if len(dataset.customers):
+            table = table.merge(dataset.customers[["customer_id", "segment"]], on="customer_id", how="left")
+        else:
+            table["segment"] = pd.Series(pd.NA, index=table.index, dtype="str")
     first = ["customer_id"] + (["response_id"] if "response_id" in table else [])
     order = first + ["anchor_at", "anchor_location_id", "region", "format", "anchor_channel", "segment", "nps", "csat",
                      "ces", "nps_group", "next_purchase_at", "days_to_next", "retained", "censored",
