@@ -53,12 +53,13 @@ def connect(source="data/sample", *, spark=None, mapping=None, memory_limit: str
 
     `source`: a folder of exports (DuckDB by default), "duckdb:///file.duckdb", "spark:<folder>",
     "pandas:<folder>" (with "spark:", the master or Spark Connect URL comes from the
-    CXRESEARCH_SPARK environment variable, default local[2]), or any Ibis URL ("postgres://...", "snowflake://...") whose database holds
-    the canonical tables. `spark`: a SparkSession, a master URL ("local[2]", "spark://...") or a
-    Spark Connect URL ("sc://..."); with it, a folder is read by Spark. `mapping`: as for
-    `load_dataset` (a folder's mapping.yaml is used by default). `memory_limit` caps DuckDB
-    (e.g. "3GB"; it spills to `scratch`, a temporary folder by default) and `threads` its threads
-    (default: one per core), for a machine shared with other work.
+    CXRESEARCH_SPARK environment variable, default local[2]), or any Ibis URL ("postgres://...",
+    "snowflake://...") whose database holds the canonical tables. `spark`: a SparkSession, a master
+    URL ("local[2]", "spark://...") or a Spark Connect URL ("sc://..."); with it, a folder is read
+    by Spark. `mapping`: as for `load_dataset` (a folder's mapping.yaml is used by default).
+    `memory_limit` caps DuckDB (e.g. "3GB"; beyond it DuckDB spills to `scratch`, by default a
+    folder of its own in $TMPDIR/cxresearch-duckdb-<user>, which only that user can read) and
+    `threads` its threads (default: one per core), for a machine shared with other work.
     """
     if isinstance(source, (CXDataset, Source)):
         return source
