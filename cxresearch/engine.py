@@ -274,7 +274,8 @@ def _private_scratch() -> Path:
     user, as DuckDB would make a spill folder readable by all."""
     folder = Path(tempfile.gettempdir()) / f"cxresearch-duckdb-{getpass.getuser()}"
     folder.mkdir(mode=0o700, exist_ok=True)
-    if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
+    status = folder.stat()
+    if status.st_uid != os.getuid() or status.st_mode & 0o077:
         raise PermissionError(f"{folder} belongs to another user or is readable by others; remove it, "
                               "or pass cx.connect(..., scratch=) a private folder")
     return folder

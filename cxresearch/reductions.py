@@ -157,7 +157,7 @@ def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_
                                         anchor_location_id=r["location_id"], anchor_channel=r["channel"], nps=r["nps"],
                                         csat=r["csat"], ces=r["ces"], _anchor_row=r[ROW]))
         key = "_anchor_row"
-    facts = _join_outcomes(tx, anchors, key, horizon_days, lambda t: customer_key(source, t))
+    facts = _join_outcomes(source, tx, anchors, key, horizon_days)
     if anchor == "first_purchase":
         facts = _attach_first_scores(source, source.cache(facts), score_window_days)
     out = _with_context(source, facts).order_by(key)  # one row per key
@@ -188,14 +188,14 @@ def _first_key(stamps, rows):
     return stamps.epoch_seconds().cast("int64") * 1_000_000_000 + rows.cast("int64")
 
 
-def _join_outcomes(tx, anchors, key, horizon_days, customer):
+def _join_outcomes(source, tx, anchors, key, horizon_days):
     """Per anchor: the first purchase after it, purchases and revenue in (anchor, anchor + horizon], and
-    the customer's totals. Only (key, customer, time) go through the big join, customers as
-    `customer(table)` gives them (see `customer_key`); the anchors' other columns are joined back to
-    the small per-anchor result."""
-    p = tx.select(_c=customer(tx), _at=tx["occurred_at"], _rev=tx["revenue"])
-    anchors = anchors.mutate(_key=customer(anchors) if key == "customer_id" else anchors[key])
-    slim = anchors.select("_key", _ac=customer(anchors), _start=anchors["anchor_at"].epoch_seconds().cast("int64"))
+    the customer's totals. Only (key, customer, time) go through the big join, customers by their
+    `customer_key`; the anchors' other columns are joined back to the small per-anchor result."""
+    p = tx.select(_c=customer_key(source, tx), _at=tx["occurred_at"], _rev=tx["revenue"])
+    anchors = anchors.mutate(_key=customer_key(source, anchors) if key == "customer_id" else anchors[key])
+    slim = anchors.select("_key", _ac=customer_key(source, anchors),
+                          _start=anchors["anchor_at"].epoch_seconds().cast("int64"))
     joined = slim.join(p, slim["_ac"] == p["_c"])  # every purchase of the anchor's customer, so the
     when = joined["_at"].epoch_seconds().cast("int64")  # customer's totals come out of the same pass
     after = when > joined["_start"]
