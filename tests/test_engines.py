@@ -158,11 +158,17 @@ def test_brand_results_are_the_same_on_duckdb_and_in_memory(sample_pair):
         assert x.ci_low == pytest.approx(y.ci_low, rel=1e-9) and x.ci_high == pytest.approx(y.ci_high, rel=1e-9)
 
 
+def duckdb_file_of(folder: Path, file: Path):
+    """A DuckDB file holding the folder's Parquet tables, one base table each; returns the open connection."""
+    con = duckdb.connect(str(file))
+    for name in schema.TABLE_ORDER:
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{folder / f'{name}.parquet'}')")
+    return con
+
+
 def test_a_duckdb_database_file_with_canonical_tables(tmp_path):
     file = tmp_path / "brand.duckdb"
-    with duckdb.connect(str(file)) as con:
-        for name in schema.TABLE_ORDER:
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{SAMPLE / (name + '.parquet')}')")
+    duckdb_file_of(SAMPLE, file).close()
     with cx.connect(f"duckdb:///{file}") as source:
         dataset = cx.load_dataset(SAMPLE)
         for name in schema.TABLE_ORDER:
@@ -204,9 +210,7 @@ def test_a_duckdb_table_whose_rowids_do_not_number_its_rows_is_copied_and_number
     folder = typed_messy_copy(tmp_path / "typed")
     file, export = tmp_path / "gaps.duckdb", tmp_path / "export"
     export.mkdir()
-    with duckdb.connect(str(file)) as con:
-        for name in schema.TABLE_ORDER:
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{folder / f'{name}.parquet'}')")
+    with duckdb_file_of(folder, file) as con:
         con.execute("DELETE FROM transactions WHERE rowid % 7 = 3")  # gaps in the rowids
         con.execute("ALTER TABLE responses ADD COLUMN RowId INTEGER DEFAULT 7")  # a column hiding rowid
         for name in schema.TABLE_ORDER:
