@@ -16,10 +16,10 @@ pandas Periods only on the small result.
 from __future__ import annotations
 
 import ibis
-import ibis.expr.datatypes as dt
 import pandas as pd
 
 from . import schema
+from .checks import hash64
 from .engine import ROW
 from .metrics import METRICS, SCALES
 
@@ -233,12 +233,7 @@ def customer_key(source, t):
     (at 2M customers and 50M purchases, 2-4 s less per pass on DuckDB). On other engines, without a
     customers table, or when two keys collide, the id itself is used. Only for rows whose customer_id
     is present: DuckDB hashes a null to a value."""
-    return _hash(t["customer_id"]) if _customer_hash_is_exact(source) else t["customer_id"]
-
-
-@ibis.udf.scalar.builtin(name="hash")
-def _hash(value: str) -> dt.uint64:
-    """DuckDB: a 64-bit hash (Ibis' own hash() adds a cast through BIT to make it signed)."""
+    return hash64(t["customer_id"]) if _customer_hash_is_exact(source) else t["customer_id"]
 
 
 def _customer_hash_is_exact(source) -> bool:
@@ -246,7 +241,7 @@ def _customer_hash_is_exact(source) -> bool:
         if source.engine != "duckdb" or not source.has("customers"):
             return False
         c = source.table("customers")
-        counts = c.aggregate(keys=c.count(), hashes=_hash(c["customer_id"]).nunique())
+        counts = c.aggregate(keys=c.count(), hashes=hash64(c["customer_id"]).nunique())
         counts = counts.to_pyarrow().to_pylist()[0]
         return counts["keys"] == counts["hashes"]
     return source.memo("customer_hash_is_exact", build)
