@@ -85,8 +85,8 @@ def first_purchases(source, end=None):
     if end is None or pd.Timestamp(end) >= end_of_data(source):
         return customer_purchases(source).select("customer_id", *FIRST_PURCHASE)
     tx = _purchases(source, end)
-    return source.cache(_earliest(source, tx, "customer_id", _first_key(tx["occurred_at"], tx[ROW]),
-                                  _first_purchase_fields(tx)))
+    return source.cache(_earliest(tx, tx["customer_id"].name("customer_id"),
+                                  _first_key(tx["occurred_at"], tx[ROW]), _first_purchase_fields(tx)))
 
 
 def customer_purchases(source):
@@ -96,7 +96,7 @@ def customer_purchases(source):
     touchpoints its counts, which saves touchpoints a pass over every transaction."""
     def build():
         tx = source.table("transactions")
-        per = _earliest(source, tx, "customer_id", _first_key(tx["occurred_at"], tx[ROW]),
+        per = _earliest(tx, tx["customer_id"].name("customer_id"), _first_key(tx["occurred_at"], tx[ROW]),
                         _first_purchase_fields(tx), purchases=tx.count(), **_channels_used(tx["channel"]))
         return source.cache(per)
     return source.memo("customer_purchases", build)
@@ -221,7 +221,7 @@ def _attach_first_scores(source, facts, window_days):
     ok = ((j["_at"] >= j["anchor_at"]) & (j["_at"] <= j["anchor_at"] + ibis.interval(days=window_days))
           & (j["next_purchase_at"].isnull() | (j["_at"] < j["next_purchase_at"])))
     j = j.filter(ok)
-    best = _earliest(source, j, "_c", _first_key(j["_at"], j["_row"]),
+    best = _earliest(j, j["customer_id"].name("_c"), _first_key(j["_at"], j["_row"]),
                      {"nps": j["_nps"], "csat": j["_csat"], "ces": j["_ces"]})
     return facts.left_join(best, facts["customer_id"] == best["_c"]).drop("_c")
 
@@ -250,18 +250,11 @@ def _customer_hash_is_exact(source) -> bool:
     return source.memo("customer_hash_is_exact", build)
 
 
-def _earliest(source, t, name: str, key, fields: dict, **also):
-    """Per customer (`customer_id`, output as `name`), the named `fields` of the row with the
-    smallest `key` (one argmin of a struct, cheaper than one argmin per field), and any other
-    aggregates `also` names. Customers are grouped by their `customer_key`; when that is a hash, the
-    id rides along in the struct (on 50M rows a quarter faster than grouping by the text)."""
-    if _customer_hash_is_exact(source):
-        group, fields = customer_key(source, t).name("_ck"), {name: t["customer_id"], **fields}
-    else:
-        group = t["customer_id"].name(name)
+def _earliest(t, group, key, fields: dict, **also):
+    """Per `group`, the named `fields` of the row with the smallest `key` (one argmin of a struct,
+    cheaper than one argmin per field), and any other aggregates `also` names."""
     per = t.group_by(group).aggregate(_first=_arg_min(ibis.struct(fields), key), **also)
-    first = {f: per["_first"][f] for f in fields}
-    return per.select(first.pop(name) if name in first else per[name], *also, **first)
+    return per.select(group.get_name(), *also, **{name: per["_first"][name] for name in fields})
 
 
 def _arg_min(value, key):
@@ -269,7 +262,8 @@ def _arg_min(value, key):
     BY key), which DuckDB runs on sort-key blobs, a fifth slower on 50M rows."""
     if ibis.get_backend(key).name != "duckdb":
         return value.argmin(key)
-    arg_min = ibis.udf.agg.builtin(lambda v, k: None, name="arg_min", signature=((value.type(), key.type()), value.type()))
+    arg_min = ibis.udf.agg.builtin(lambda v, k: None, name="arg_min",
+                                   signature=((value.type(), key.type()), value.type()))
     return arg_min(value, key)
 
 
