@@ -164,7 +164,7 @@ def has_repeated_keys(valid, key: str):
     of 64-bit hashes (a seventh cheaper than of text): keys whose hashes all differ all differ, and
     a shared hash only sends the table to `duplicate_rows`, which compares the keys themselves."""
     keys = valid[key]
-    return (hash64(keys) if _on_duckdb(keys) else keys).nunique() < keys.count()
+    return (hash64(keys) if on_duckdb(keys) else keys).nunique() < keys.count()
 
 
 @ibis.udf.scalar.builtin(name="hash")
@@ -221,8 +221,8 @@ def _parsed(raw, columns: dict, options: dict, csv: bool, engine: str):
         if _is_text(values) and col.kind != "category":  # labels strip only when not already canonical
             first[f"_e_{name}"] = _edge_space(values)
     t = raw.select(raw[ROW], **first)
-    t = t.mutate(**{f"_s_{name}": t[f"_e_{name}"].ifelse(t[f"_v_{name}"].strip(), t[f"_v_{name}"])
-                    for name in columns if f"_e_{name}" in t.columns})  # stripped where the edge test says so
+    t = t.mutate(**{f"_s_{name}": _stripped_where(t[f"_e_{name}"], t[f"_v_{name}"])
+                    for name in columns if f"_e_{name}" in t.columns})
     parsed = {}
     for name, col in columns.items():
         values = t[f"_v_{name}"]
@@ -236,7 +236,7 @@ def _join_references(t, spec, columns, accepted):
     subquery (a mark join: a quarter faster than a left join on 50M rows, which must carry the key
     along); elsewhere a left join, as Spark allows subqueries only in filters. Returns the table and,
     per column, whether its value was found."""
-    found, mark = [], _on_duckdb(t[ROW])
+    found, mark = [], on_duckdb(t[ROW])
     for col in spec.columns:
         if col.references in accepted and col.name in columns:
             ref = accepted[col.references]
@@ -284,7 +284,7 @@ def _one_of(values, labels):
     """Whether each value is one of a few fixed labels (false for null). On DuckDB a list-contains
     test: it turns `IN (...)` into a join, which on 50M rows cost two seconds in the check pass;
     elsewhere `IN`, which every SQL engine has (arrays are not everywhere)."""
-    if _on_duckdb(values):
+    if on_duckdb(values):
         return ibis.literal(list(labels), type="array<string>").contains(values).fill_null(False)
     return values.isin(list(labels)).fill_null(False)
 
@@ -301,14 +301,19 @@ def _strip(values):
     costs far more than this test (seven times on DuckDB), and clean ids have none. The test (a first
     or last character at or below the space) lets through a few more than white space; the trim then
     leaves those as they are."""
-    return _edge_space(values).ifelse(values.strip(), values)
+    return _stripped_where(_edge_space(values), values)
+
+
+def _stripped_where(edge, values):
+    """`values` stripped where `edge` (the edge test) fires, left as they are elsewhere."""
+    return edge.ifelse(values.strip(), values)
 
 
 def _edge_space(values):
     """Whether the first or last character is at or below the space. On DuckDB two comparisons
     with '!' (bytes compare; a multi-byte character never sorts below it), a third of the cost of
     reading character codes there; elsewhere character codes, as a collation may not sort by bytes."""
-    if _on_duckdb(values):
+    if on_duckdb(values):
         return (values < "!") | (_char_at(values, -1) < "!")
     return (values.ascii_str() <= 32) | (values.substr(-1, 1).ascii_str() <= 32)
 
@@ -318,8 +323,9 @@ def _char_at(value: str, index: int) -> str:
     """DuckDB: the character at `index` (negative counts from the end)."""
 
 
-def _on_duckdb(values) -> bool:
-    return ibis.get_backend(values).name == "duckdb"
+def on_duckdb(expr) -> bool:
+    """Whether an expression runs on DuckDB (where a few faster spellings apply)."""
+    return ibis.get_backend(expr).name == "duckdb"
 
 
 def _blank(values, stripped):

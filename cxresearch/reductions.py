@@ -19,7 +19,7 @@ import ibis
 import pandas as pd
 
 from . import schema
-from .checks import hash64
+from .checks import hash64, on_duckdb
 from .engine import ROW
 from .metrics import METRICS, SCALES
 
@@ -82,7 +82,7 @@ def ex_means(source, period: str) -> pd.DataFrame:
 def first_purchases(source, end=None):
     """Each customer's first purchase (earliest second, then earliest record): an Ibis table on the
     engine, stored. Up to the end of the data it is read from `customer_purchases`, built once."""
-    if end is None or pd.Timestamp(end) >= end_of_data(source):
+    if _is_all_data(source, end):
         return customer_purchases(source).select("customer_id", *FIRST_PURCHASE)
     tx = _purchases(source, end)
     return source.cache(_earliest(tx, tx["customer_id"].name("customer_id"),
@@ -181,9 +181,12 @@ def _with_context(source, facts):
 def _purchases(source, end=None):
     """Purchases up to `end` (all of them when that is the end of the data: no filter to run)."""
     tx = source.table("transactions")
-    if end is None or pd.Timestamp(end) >= end_of_data(source):
-        return tx
-    return tx.filter(tx["occurred_at"] <= ibis.literal(end))
+    return tx if _is_all_data(source, end) else tx.filter(tx["occurred_at"] <= ibis.literal(end))
+
+
+def _is_all_data(source, end) -> bool:
+    """Whether purchases up to `end` are all the purchases (no end, or one at or after the last)."""
+    return end is None or pd.Timestamp(end) >= end_of_data(source)
 
 
 def _first_key(stamps, rows):
@@ -260,7 +263,7 @@ def _earliest(t, group, key, fields: dict, **also):
 def _arg_min(value, key):
     """The value at the smallest key. On DuckDB its arg_min: Ibis writes argmin as FIRST(... ORDER
     BY key), which DuckDB runs on sort-key blobs, a fifth slower on 50M rows."""
-    if ibis.get_backend(key).name != "duckdb":
+    if not on_duckdb(key):
         return value.argmin(key)
     arg_min = ibis.udf.agg.builtin(lambda v, k: None, name="arg_min",
                                    signature=((value.type(), key.type()), value.type()))
