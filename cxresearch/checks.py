@@ -159,12 +159,25 @@ def duplicate_rows(valid, key: str):
 
 
 def has_repeated_keys(valid, key: str):
-    """A scalar expression: whether any key may repeat among the valid rows. A distinct count is far
-    cheaper than `duplicate_rows`, and clean exports have no repeats. On DuckDB the distinct count is
-    of 64-bit hashes (a seventh cheaper than of text): keys whose hashes all differ all differ, and
-    a shared hash only sends the table to `duplicate_rows`, which compares the keys themselves."""
-    keys = valid[key]
-    return (hash64(keys) if on_duckdb(keys) else keys).nunique() < keys.count()
+    """A scalar expression: whether any key may repeat among the valid rows. Far cheaper than
+    `duplicate_rows`, and clean exports have no repeats. On DuckDB it asks whether 64-bit hashes
+    of the keys repeat: keys whose hashes all differ all differ, and a shared hash only sends the
+    table to `duplicate_rows`, which compares the keys themselves."""
+    keys = valid.filter(valid[key].notnull())[key]  # (DuckDB hashes a null to a value)
+    return repeats(hash64(keys) if on_duckdb(keys) else keys)
+
+
+def repeats(values):
+    """A scalar expression: whether any value of a column occurs twice. On DuckDB the values are
+    sorted and each compared with the one before: for 50M hashes that took 4.2-4.8 s against 6.7 s
+    for a distinct count. Elsewhere a distinct count, as a window over a whole table would run in
+    one Spark task. Nulls never repeat; but DuckDB hashes a null to a value, so filter nulls
+    before hashing."""
+    if not on_duckdb(values):
+        return values.nunique() < values.count()
+    t = values.name("_v").as_table()
+    t = t.mutate(_before=t["_v"].lag().over(ibis.window(order_by="_v")))
+    return t.filter(t["_v"] == t["_before"]).count() > 0
 
 
 @ibis.udf.scalar.builtin(name="hash")

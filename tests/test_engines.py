@@ -244,6 +244,21 @@ def test_customers_are_told_apart_by_a_hash_only_where_that_is_exact(sample_pair
         reductions_agree(source, cx.load_dataset(folder))
 
 
+@pytest.mark.parametrize("values, repeated", [(["a", "b", "c"], False), (["b", "a", "c", "a"], True),
+                                              (["a", None, "b", None], False), ([], False)])
+def test_repeats_finds_a_value_that_occurs_twice_by_value_and_by_hash(values, repeated):
+    import ibis
+
+    from cxresearch.checks import has_repeated_keys, hash64, repeats
+
+    con = ibis.duckdb.connect()
+    t = con.create_table("keys", pd.DataFrame({"key": pd.Series(values, dtype="str")}))
+    assert repeats(t["key"]).execute() == repeated
+    assert has_repeated_keys(t, "key").execute() == repeated  # (by hash, nulls left out first)
+    present = t.filter(t["key"].notnull())
+    assert repeats(hash64(present["key"])).execute() == repeated
+
+
 def test_duckdb_takes_memory_and_thread_limits():
     with cx.connect(SAMPLE, memory_limit="1GB", threads=1) as source:
         threads, memory = source.con.raw_sql(
