@@ -47,27 +47,55 @@ def check_rows(raw, table: str, accepted: dict, options: dict, csv: bool, engine
     `accepted` maps already-checked tables to their accepted rows, for the reference checks. Built in
     small stages (parse, reference joins, checks) so that no expression repeats a parse, which also
     keeps the plans small enough for Spark's code generator. With `flag_cleaned`, a `_cleaned` column
-    says whether checking changed any value of the row from what `typed_rows` reads (see there)."""
+    says whether checking changed any value of the row from what `typed_rows` reads (see there), and
+    `_suspect` whether the row may have a problem or a cleaned value (see `_suspect`)."""
     spec, names, columns = _layout(raw, table)
     t = _parsed(raw, columns, options, csv, engine)
     t, found_refs = _join_references(t, spec, columns, accepted)
-    coerced, problems = {}, []
+    coerced, problems, column_problems = {}, [], {}
     for name, col in columns.items():
         coerced[name], found = CHECK[col.kind](t, col)
+        column_problems[name] = [condition for condition, _reason in found]
         problems += [(condition, name, reason, name) for condition, reason in found]
-    problems += _score_problems(coerced, spec, columns)
-    problems += [(~found & t[f"_p_{name}"].notnull(), name, f"unknown {name}", name) for name, found in found_refs.items()]
+    across = _score_problems(coerced, spec, columns)
+    across += [(~found & t[f"_p_{name}"].notnull(), name, f"unknown {name}", name) for name, found in found_refs.items()]
+    problems += across
     code = ibis.cases(*[(condition.fill_null(False), i) for i, (condition, *_ignored) in enumerate(problems)],
                       else_=ibis.null("int16")) if problems else ibis.null("int16")
     typed = {n: (coerced[n] if n in coerced else ibis.null(ENGINE_TYPES[spec.column(n).kind])).name(n) for n in names}
     extra = {}
     if flag_cleaned:
-        cleaned = ibis.literal(False)
+        cleaned, suspect = ibis.literal(False), _any(condition for condition, *_ignored in across)
         for name, col in columns.items():
-            if _may_be_cleaned(t[f"_v_{name}"].type(), col):
-                cleaned = cleaned | _changed(t, name, col, coerced[name], engine)
-        extra["_cleaned"] = cleaned
+            changed = _changed(t, name, col, coerced[name], engine) if _may_be_cleaned(t[f"_v_{name}"].type(), col) else None
+            cleaned = cleaned if changed is None else cleaned | changed
+            suspect = suspect | _suspect(t, name, col, column_problems[name], changed)
+        extra.update(_cleaned=cleaned, _suspect=suspect)
     return Checked(t.select(t[ROW], **typed, _code=code, **extra), [(p[1], p[2], p[3]) for p in problems], spec.key)
+
+
+def _suspect(t, name: str, col, problems: list, changed):
+    """A cheap test that holds wherever column `name` has a problem or a cleaned value (and on a
+    few rows more): `exceptions` asks it first, so the first-problem code is worked out only for
+    those rows (1.4-2.2 s less for 50M clean rows on DuckDB). Text ids and texts: an edge character
+    (an empty value has one) or null; labels: present but not canonical; typed timestamps: null;
+    anything else: its own problems and change."""
+    values = t[f"_v_{name}"]
+    if col.kind in ("id", "text") and f"_e_{name}" in t.columns:
+        return t[f"_e_{name}"].fill_null(True)
+    if f"_c_{name}" in t.columns:
+        return values.notnull() & ~t[f"_c_{name}"]
+    if col.kind == "timestamp" and values.type().is_timestamp():
+        return t[f"_t_{name}"].isnull()
+    return _any(problems + ([changed] if changed is not None else []))
+
+
+def _any(conditions):
+    """Whether any of the conditions holds (null counts as no)."""
+    test = ibis.literal(False)
+    for condition in conditions:
+        test = test | condition.fill_null(False)
+    return test
 
 
 def storable(raw, table: str, options: dict) -> bool:
@@ -131,8 +159,9 @@ def _changed(t, name: str, col, coerced, engine: str):
 
 def exceptions(checked):
     """The checked rows worth storing when the rest are read in place: those with a problem or a
-    cleaned value."""
-    return checked.filter(checked["_code"].notnull() | checked["_cleaned"]).drop("_cleaned")
+    cleaned value, among the suspect ones (a cheaper test first)."""
+    suspect = checked.filter(checked["_suspect"])
+    return suspect.filter(suspect["_code"].notnull() | suspect["_cleaned"]).drop("_cleaned", "_suspect")
 
 
 def valid_rows(stored, in_place=None, exceptions_found: bool = True):

@@ -96,8 +96,8 @@ def test_duckdb_rejects_the_same_rows_for_the_same_reasons_on_messy_exports(mess
 
 def typed_messy_copy(folder, every_channel_cleaned: bool = False):
     """The sample as typed Parquet with faults a typed export can carry: padded, blank and missing
-    ids, blank text, labels to normalize, NaN and negative money, out-of-range and fractional scores, unknown
-    references and repeated keys."""
+    ids, blank text, labels to normalize, missing times, NaN and negative money, out-of-range and fractional
+    scores, unknown references and repeated keys."""
     shutil.copytree(SAMPLE, folder)
     tx = pd.read_parquet(folder / "transactions.parquet")
     tx["channel"] = tx["channel"].astype("str")
@@ -109,6 +109,7 @@ def typed_messy_copy(folder, every_channel_cleaned: bool = False):
     tx.loc[11::401, "revenue"] = -5.0                                         # below 0
     tx.loc[13::503, "customer_id"] = "C-unknown"                              # unknown reference
     tx.loc[17::601, "location_id"] = None                                     # missing id
+    tx.loc[19::701, "occurred_at"] = pd.NaT                                   # missing time
     if every_channel_cleaned:
         tx["channel"] = tx["channel"].str.upper()
     tx = pd.concat([tx, tx.iloc[[3, 50, 700]]], ignore_index=True)            # repeated keys
