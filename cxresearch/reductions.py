@@ -187,7 +187,13 @@ def _is_all_data(source, end) -> bool:
 
 def _first_key(stamps, rows):
     """Whole seconds, then record number, as one sortable integer (as the in-memory index orders them)."""
-    return stamps.epoch_seconds().cast("int64") * 1_000_000_000 + rows.cast("int64")
+    return _whole_seconds(stamps) * 1_000_000_000 + rows.cast("int64")
+
+
+def _whole_seconds(stamps):
+    """Seconds since the epoch, rounded down as the in-memory path does (DuckDB's epoch is a
+    fraction, and its cast to an integer would round 10.7 s up to 11)."""
+    return stamps.epoch_seconds().floor().cast("int64")
 
 
 def _join_outcomes(source, tx, anchors, key, horizon_days):
@@ -197,9 +203,9 @@ def _join_outcomes(source, tx, anchors, key, horizon_days):
     p = tx.select(_c=customer_key(source, tx), _at=tx["occurred_at"], _rev=tx["revenue"])
     anchors = anchors.mutate(_key=customer_key(source, anchors) if key == "customer_id" else anchors[key])
     slim = anchors.select("_key", _ac=customer_key(source, anchors),
-                          _start=anchors["anchor_at"].epoch_seconds().cast("int64"))
+                          _start=_whole_seconds(anchors["anchor_at"]))
     joined = slim.join(p, slim["_ac"] == p["_c"])  # every purchase of the anchor's customer, so the
-    when = joined["_at"].epoch_seconds().cast("int64")  # customer's totals come out of the same pass
+    when = _whole_seconds(joined["_at"])  # customer's totals come out of the same pass
     after = when > joined["_start"]
     within = after & (when <= joined["_start"] + horizon_days * 86400)
     facts = joined.group_by("_key").aggregate(

@@ -129,12 +129,14 @@ class PurchaseIndex:
 
     def __init__(self, tx: pd.DataFrame):
         codes, self.customers = pd.factorize(tx["customer_id"], sort=True)
-        seconds = _seconds(tx["occurred_at"])
+        stamps = _naive_utc(tx["occurred_at"])
+        seconds = _whole_seconds(stamps)
         self.order = np.lexsort((seconds, codes))  # positions in tx, by customer then time
         self.codes = codes[self.order]
         self.origin = int(seconds.min()) - 10 * 365 * 86400  # keeps offsets positive
         self.key = self._key(self.codes, seconds[self.order])
-        self.times = (seconds[self.order]).astype("datetime64[s]")  # naive UTC, fast to index
+        # naive UTC, fast to index; as recorded (a next purchase keeps its fraction of a second)
+        self.times = stamps.to_numpy()[self.order]
         revenue = tx["revenue"].to_numpy(dtype="float64")
         self.revenue_cumsum = np.concatenate([[0.0], np.cumsum(revenue[self.order])])
         self.totals = pd.DataFrame({"purchases": np.bincount(codes, minlength=len(self.customers)),
@@ -156,7 +158,16 @@ class PurchaseIndex:
 
 
 def _seconds(stamps: pd.Series) -> np.ndarray:
-    return stamps.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[s]").to_numpy().astype("int64")
+    return _whole_seconds(_naive_utc(stamps))
+
+
+def _naive_utc(stamps: pd.Series) -> pd.Series:
+    return stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+def _whole_seconds(naive: pd.Series) -> np.ndarray:
+    """Seconds since the epoch, rounded down (a fraction of a second is dropped)."""
+    return naive.astype("datetime64[s]").to_numpy().astype("int64")
 
 
 def _first_purchase_anchors(tx, index, responses, score_window_days) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -140,6 +141,27 @@ def test_typed_parquet_read_in_place_agrees_with_pandas(tmp_path, every_channel_
         assert "cx_transactions_valid" in kept
     else:  # only the exceptions are stored; the clean rows are read from the file
         assert "cx_transactions_valid" not in kept and 0 < stored < len(dataset.transactions) / 10
+
+
+def test_times_with_fractions_of_a_second_agree_across_engines(tmp_path):
+    """Exports with sub-second times: whole seconds are rounded down on every engine (DuckDB's epoch
+    cast to an integer would round 10.6 s up to 11) and a next purchase keeps its fraction."""
+    folder = tmp_path / "subsecond"
+    shutil.copytree(SAMPLE, folder)
+    rng = np.random.default_rng(5)
+    tx = pd.read_parquet(folder / "transactions.parquet")
+    tx["occurred_at"] += pd.to_timedelta(rng.integers(0, 1_000_000, len(tx)), unit="us")
+    earliest = tx.sort_values("occurred_at").groupby("customer_id").head(2).groupby("customer_id")
+    for _customer, rows in list(earliest)[:200]:  # a first and second purchase 0.4 s and 0.6 s into one second
+        if len(rows) == 2:
+            second = rows["occurred_at"].iloc[0].floor("s")
+            tx.loc[rows.index, "occurred_at"] = [second + pd.Timedelta("400ms"), second + pd.Timedelta("600ms")]
+    tx.to_parquet(folder / "transactions.parquet")
+    r = pd.read_parquet(folder / "responses.parquet")
+    r["responded_at"] += pd.to_timedelta(rng.integers(0, 1_000_000, len(r)), unit="us")
+    r.to_parquet(folder / "responses.parquet")
+    with cx.connect(folder) as source:
+        reductions_agree(source, cx.load_dataset(folder))
 
 
 def test_rejects_stay_on_the_engine_as_a_table(messy_folders):
