@@ -16,7 +16,9 @@ From the raw engine table (canonical column names, raw values, `_row`, the recor
 
 What the engines do not do (the in-memory reader does): non-UTC `timezone`, `date_format` and
 Qualtrics exports; `cxresearch.engine` refuses those mappings with a clear error. Timestamps in
-text must be ISO 8601 (with or without an offset; without one they are UTC).
+text must be ISO 8601 (with or without an offset; without one they are UTC). White space is what Python
+strips (`WHITESPACE`, Unicode's included) on every engine, and numbers in text are read as pandas
+reads them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ from .ingest import NA_TOKENS
 
 ENGINE_TYPES = {"id": dt.string, "text": dt.string, "timestamp": dt.Timestamp(), "float": dt.float64,
                 "score": dt.int8, "category": dt.string}
+# The white space the in-memory validator strips (Python's: ASCII's six, the separators \x1c-\x1f and
+# Unicode's spaces, such as the no-break space spreadsheets pad cells with). An engine's own trim
+# removes only the six ASCII ones, which made an id padded with U+00A0 an unknown reference there.
+WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # (none lies beyond U+3000)
+_EDGE_WHITESPACE = f"^[{WHITESPACE}]+|[{WHITESPACE}]+$"  # literal characters: every regex dialect reads them
+_FIRST_WIDE = min(c for c in WHITESPACE if not c.isascii())  # U+0085: wider white space sorts at or above it
 
 
 class Checked:
@@ -341,25 +349,30 @@ def _value_map(values, value_map):
 
 
 def _strip(values):
-    """Strip surrounding white space, but only touch values that have any: a trim with a character set
-    costs far more than this test (seven times on DuckDB), and clean ids have none. The test (a first
-    or last character at or below the space) lets through a few more than white space; the trim then
-    leaves those as they are."""
+    """Strip surrounding white space (`WHITESPACE`, as Python strips), but only touch values that
+    have any: the strip costs far more than this test, and clean ids have none. The test (a first or
+    last character at or below the space, or at or above U+0085) lets through more than white
+    space; the strip then leaves those as they are."""
     return _stripped_where(_edge_space(values), values)
 
 
 def _stripped_where(edge, values):
-    """`values` stripped where `edge` (the edge test) fires, left as they are elsewhere."""
-    return edge.ifelse(values.strip(), values)
+    """`values` stripped of `WHITESPACE` where `edge` (the edge test) fires, left as they are elsewhere."""
+    return edge.ifelse(values.re_replace(_EDGE_WHITESPACE, ""), values)
 
 
 def _edge_space(values):
-    """Whether the first or last character is at or below the space. On DuckDB two comparisons
-    with '!' (bytes compare; a multi-byte character never sorts below it), a third of the cost of
-    reading character codes there; elsewhere character codes, as a collation may not sort by bytes."""
+    """Whether the first or last character may be white space: at or below the space, or at or
+    above U+0085 (the first non-ASCII white space). On DuckDB the first is compared as text (bytes
+    compare, and a character's bytes sort as the character does), a third of the cost of reading its
+    code; the last character's code is tested outside 33-132 in one comparison, as DuckDB would
+    extract it once per comparison. Elsewhere character codes, as a collation may not sort by bytes."""
+    low, high = ord("!"), ord(_FIRST_WIDE) - 1  # codes that are surely not white space
     if on_duckdb(values):
-        return (values < "!") | (_char_at(values, -1) < "!")
-    return (values.ascii_str() <= 32) | (values.substr(-1, 1).ascii_str() <= 32)
+        last = _char_at(values, -1).ascii_str()  # (outside low-high: more than halfway from their middle)
+        return (values < "!") | (values >= _FIRST_WIDE) | ((last * 2 - (low + high)).abs() > high - low)
+    first, last = values.ascii_str(), values.substr(-1, 1).ascii_str()
+    return (first < low) | (first > high) | (last < low) | (last > high)
 
 
 @ibis.udf.scalar.builtin(name="array_extract")
@@ -418,17 +431,34 @@ def parse_text(t, col, engine):
 
 
 def parse_number(t, col, engine):
+    """Numbers in text are read as pandas' to_numeric reads them: ASCII white space around them is
+    dropped (an engine's own strip), wider white space makes them no number; blank is blank after
+    any white space."""
     values, stripped = _values_and_stripped(t, col)
     blank = _blank(values, stripped)
-    numbers = stripped.try_cast("float64") if stripped is not None else values.cast("float64")
+    if stripped is not None:
+        numbers = _cast_text(t[f"_e_{col.name}"].ifelse(values.strip(), values), dt.float64)
+    else:
+        numbers = values.cast("float64")
     return {f"_b_{col.name}": blank, f"_n_{col.name}": blank.ifelse(ibis.null("float64"), numbers)}
+
+
+def _cast_text(text, to):
+    """Stripped text cast to a number or time, null where it is none. Spark's cast also drops
+    control characters around the text, which pandas refuses; there such text is no value (DuckDB's
+    cast refuses it itself)."""
+    cast = text.try_cast(to)
+    if on_duckdb(text):
+        return cast
+    control = (text.ascii_str() <= 32) | (text.substr(-1, 1).ascii_str() <= 32)
+    return control.ifelse(ibis.null(to), cast)
 
 
 def parse_timestamp(t, col, engine):
     """ISO 8601 text (an offset is honoured, none means UTC) or typed timestamps, to naive UTC."""
     values, stripped = _values_and_stripped(t, col)
     if stripped is not None:
-        stamps = naive_utc(stripped.try_cast(dt.Timestamp(timezone="UTC")), engine)
+        stamps = naive_utc(_cast_text(stripped, dt.Timestamp(timezone="UTC")), engine)
     else:
         stamps = naive_utc(values, engine)
     blank = _blank(values, stripped)
@@ -441,7 +471,7 @@ def parse_category(t, col, engine):
     text, canonical = t[f"_v_{col.name}"].cast("string"), t[f"_c_{col.name}"]
     stripped = _strip(text)
     return {f"_b_{col.name}": canonical.ifelse(False, _blank(text, stripped)),
-            f"_k_{col.name}": canonical.ifelse(text, stripped.lower().re_replace(r"[\s\-]+", "_"))}
+            f"_k_{col.name}": canonical.ifelse(text, stripped.lower().re_replace(f"[{WHITESPACE}\\-]+", "_"))}
 
 
 def check_id(t, col):

@@ -8,6 +8,7 @@ in a different order. The Spark tests share one local session and are marked `sp
 from __future__ import annotations
 
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 
 import cxresearch as cx
-from cxresearch import engine, journey, retention, revenue, schema, synth
+from cxresearch import checks, engine, journey, retention, revenue, schema, synth
 from cxresearch import metrics as mx
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -141,6 +142,57 @@ def test_typed_parquet_read_in_place_agrees_with_pandas(tmp_path, every_channel_
         assert "cx_transactions_valid" in kept
     else:  # only the exceptions are stored; the clean rows are read from the file
         assert "cx_transactions_valid" not in kept and 0 < stored < len(dataset.transactions) / 10
+
+
+def padded_copy(folder, fmt: str):
+    """The sample with white space an engine's own trim leaves (no-break, em and ideographic spaces,
+    a line separator, the \\x1f separator) around ids, labels, times and numbers; in CSV the numbers
+    and times are text too. Python strips all of it, and so must the engines; wide white space
+    around a number makes it no number, as in pandas."""
+    shutil.copytree(SAMPLE, folder)
+    tx = pd.read_parquet(folder / "transactions.parquet")
+    r = pd.read_parquet(folder / "responses.parquet")
+    tx["channel"] = tx["channel"].astype("str")
+    tx.loc[::97, "customer_id"] = "\u00a0" + tx.loc[::97, "customer_id"] + "\u3000"   # cleaned, kept
+    tx.loc[3::229, "location_id"] = tx.loc[3::229, "location_id"] + "\x1f"            # cleaned, kept
+    tx.loc[9::233, "transaction_id"] = "\u2003" + tx.loc[9::233, "transaction_id"]    # cleaned, kept
+    tx.loc[5::211, "channel"] = "In\u00a0Store\u2028"                                 # normalised, kept
+    tx.loc[13::503, "customer_id"] = "\u00a0"                                          # missing customer_id
+    r.loc[9::127, "comment"] = "\u00a0\u3000"                                          # blank: kept as missing
+    r.loc[7::113, "customer_id"] = "\u2028"                                            # blank: kept as missing
+    if fmt == "csv":
+        for frame, stamp in ((tx, "occurred_at"), (r, "responded_at")):
+            frame[stamp] = frame[stamp].astype("str")
+            frame.loc[1::89, stamp] = "\u3000" + frame.loc[1::89, stamp] + "\u00a0"   # cleaned, kept
+            frame.loc[2::401, stamp] = "\x01" + frame.loc[2::401, stamp]                # not a valid timestamp
+        tx["revenue"] = tx["revenue"].astype("str")
+        tx.loc[2::97, "revenue"] = " " + tx.loc[2::97, "revenue"] + "\t"              # kept (ASCII white space)
+        tx.loc[4::301, "revenue"] = "\u00a0" + tx.loc[4::301, "revenue"]              # not a number
+        tx.loc[6::307, "revenue"] = "\u00a0"                                           # missing revenue
+        r["nps"] = r["nps"].astype("Int8").astype("str")
+        r.loc[8::131, "nps"] = "\x1f" + r.loc[8::131, "nps"]                           # not a number
+    for name, frame in (("transactions", tx), ("responses", r)):
+        (folder / f"{name}.parquet").unlink()
+        frame.to_csv(folder / f"{name}.csv", index=False) if fmt == "csv" else frame.to_parquet(folder / f"{name}.parquet")
+    return folder
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_unicode_white_space_is_stripped_as_pandas_strips_it(tmp_path, fmt):
+    folder = padded_copy(tmp_path / fmt, fmt)
+    with cx.connect(folder) as source:
+        dataset = cx.load_dataset(folder)
+        tables_and_rejects_agree(source, dataset)
+        reasons = set(dataset.rejects["reason"])
+    assert "missing customer_id" in reasons and "unknown customer_id" not in reasons
+    if fmt == "csv":
+        assert {"revenue is not a number", "missing revenue", "nps is not a number",
+                "occurred_at is not a valid timestamp", "responded_at is not a valid timestamp"} <= reasons
+        assert len(dataset.rejects) < len(dataset.transactions) / 50  # the padded ids, times and labels were kept
+
+
+def test_the_white_space_engines_strip_is_what_python_strips():
+    assert checks.WHITESPACE == "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
 
 
 def test_times_with_fractions_of_a_second_agree_across_engines(tmp_path):
@@ -359,6 +411,13 @@ def test_spark_agrees_with_duckdb_and_pandas_on_messy_csv(spark, messy_folders):
     dataset = cx.load_dataset(folders["csv"])
     tables_and_rejects_agree(source, dataset)
     reductions_agree(source, dataset)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_strips_unicode_white_space_as_pandas_does(spark, tmp_path):
+    folder = padded_copy(tmp_path / "csv", "csv")
+    tables_and_rejects_agree(cx.connect(folder, spark=spark), cx.load_dataset(folder))
 
 
 @pytest.mark.spark
