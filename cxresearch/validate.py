@@ -122,23 +122,51 @@ def _localize(naive: pd.Series, timezone: str) -> pd.Series:
 
 
 def _parse_text_timestamps(text: pd.Series, timezone: str, date_format: str | None) -> pd.Series:
-    """ISO 8601 first (fast, vectorized); anything else once more with a per-value parser."""
+    """ISO 8601 first (fast, vectorized); anything else once more with a per-value parser. In UTC
+    (the default) naive times and times with an offset are parsed as one batch; in another time
+    zone the naive ones are told apart by their suffix, and value by value should pandas find an
+    offset the suffix test missed ("+02", "z") among them. Digits past the microsecond are dropped."""
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us, UTC]")
     present = text.notna() & (text != "")
-    aware = present & text.str.contains(TZ_SUFFIX, na=False)
-    for mask, is_aware in ((aware, True), (present & ~aware, False)):
+    if timezone == "UTC":
+        groups = [(present, True)]
+    else:
+        aware = present & text.str.contains(TZ_SUFFIX, na=False)
+        groups = [(aware, True), (present & ~aware, False)]
+    for mask, is_aware in groups:
         if not mask.any():
             continue
         part = text[mask]
-        fmt = date_format or "ISO8601"
-        parsed = pd.to_datetime(part, format=fmt, errors="coerce", utc=is_aware)
-        retry = parsed.isna()
-        if retry.any() and date_format is None:
-            parsed[retry] = pd.to_datetime(part[retry], format="mixed", errors="coerce", utc=is_aware)
-        if not is_aware:
-            parsed = _localize(parsed.astype("datetime64[us]"), timezone)
-        out[mask] = parsed.dt.tz_convert("UTC")
+        try:
+            parsed = _parse_batch(part, date_format, is_aware)
+        except (ValueError, TypeError):  # pandas refuses offsets mixed into naive times
+            out[mask] = pd.concat([_parse_one(value, date_format, timezone) for value in part]).set_axis(part.index)
+            continue
+        out[mask] = parsed if is_aware else _localize(parsed, timezone).dt.tz_convert("UTC")
     return out
+
+
+def _parse_batch(part: pd.Series, date_format: str | None, utc: bool) -> pd.Series:
+    """Times in microseconds: UTC (`utc`) or naive; NaT where unreadable."""
+    unit = "datetime64[us, UTC]" if utc else "datetime64[us]"
+    parsed = pd.to_datetime(part, format=date_format or "ISO8601", errors="coerce", utc=utc).dt.floor("us").astype(unit)
+    retry = parsed.isna()
+    if retry.any() and date_format is None:
+        again = pd.to_datetime(part[retry], format="mixed", errors="coerce", utc=utc).dt.floor("us").astype(unit)
+        parsed = parsed.where(~retry, again)
+    return parsed
+
+
+def _parse_one(value: str, date_format: str | None, timezone: str) -> pd.Series:
+    """One time (a one-row Series, in UTC): converted when it has an offset, local in `timezone`
+    when it has none."""
+    stamp = pd.to_datetime(pd.Series([value]), format=date_format or "ISO8601", errors="coerce")
+    if stamp.isna().all() and date_format is None:
+        stamp = pd.to_datetime(pd.Series([value]), format="mixed", errors="coerce")
+    stamp = stamp.dt.floor("us")
+    if stamp.dt.tz is None:
+        stamp = _localize(stamp.astype("datetime64[us]"), timezone)
+    return stamp.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
 
 
 def coerce_category(values, col, problems):
