@@ -23,6 +23,8 @@ reads them.
 
 from __future__ import annotations
 
+import sys
+
 import ibis
 import ibis.expr.datatypes as dt
 
@@ -36,7 +38,12 @@ ENGINE_TYPES = {"id": dt.string, "text": dt.string, "timestamp": dt.Timestamp(),
 # Unicode's spaces, such as the no-break space spreadsheets pad cells with). An engine's own trim
 # removes only the six ASCII ones, which made an id padded with U+00A0 an unknown reference there.
 WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # (none lies beyond U+3000)
-_EDGE_WHITESPACE = f"^[{WHITESPACE}]+|[{WHITESPACE}]+$"  # literal characters: every regex dialect reads them
+# Regular expressions name characters by code (\x{..}, read by DuckDB's and Spark's dialects alike):
+# written literally, SQL text for Spark would carry \v and \f, which its parser reads as v and f.
+_CLASS = "".join(f"\\x{{{ord(c):X}}}" for c in WHITESPACE)
+_ASCII_CLASS = "".join(f"\\x{{{ord(c):X}}}" for c in WHITESPACE if c in " \t\n\r\x0b\x0c")
+_EDGE_WHITESPACE = f"^[{_CLASS}]+|[{_CLASS}]+$"
+_EDGE_ASCII_WHITESPACE = f"^[{_ASCII_CLASS}]+|[{_ASCII_CLASS}]+$"  # what pandas drops around a number
 _FIRST_WIDE = min(c for c in WHITESPACE if not c.isascii())  # U+0085: wider white space sorts at or above it
 
 
@@ -436,22 +443,26 @@ def parse_number(t, col, engine):
     any white space."""
     values, stripped = _values_and_stripped(t, col)
     blank = _blank(values, stripped)
-    if stripped is not None:
-        numbers = _cast_text(t[f"_e_{col.name}"].ifelse(values.strip(), values), dt.float64)
+    if stripped is not None:  # (text reading NaN is no number, as in pandas; typed NaN is blank)
+        numbers = _cast_text(t[f"_e_{col.name}"].ifelse(values.re_replace(_EDGE_ASCII_WHITESPACE, ""), values),
+                             dt.float64)
+        numbers = numbers.isnan().ifelse(ibis.null("float64"), numbers)
     else:
         numbers = values.cast("float64")
     return {f"_b_{col.name}": blank, f"_n_{col.name}": blank.ifelse(ibis.null("float64"), numbers)}
 
 
 def _cast_text(text, to):
-    """Stripped text cast to a number or time, null where it is none. Spark's cast also drops
-    control characters around the text, which pandas refuses; there such text is no value (DuckDB's
-    cast refuses it itself)."""
+    """Stripped text cast to a number or time, null where pandas reads none. DuckDB's cast also
+    reads digits grouped by underscores (1_000); Spark's drops control characters around the text
+    and reads Java's number suffixes (1d, 2f). pandas refuses all of these."""
     cast = text.try_cast(to)
     if on_duckdb(text):
-        return cast
-    control = (text.ascii_str() <= 32) | (text.substr(-1, 1).ascii_str() <= 32)
-    return control.ifelse(ibis.null(to), cast)
+        return text.contains("_").ifelse(ibis.null(to), cast) if to.is_numeric() else cast
+    refused = (text.ascii_str() <= 32) | (text.substr(-1, 1).ascii_str() <= 32)
+    if to.is_numeric():
+        refused = refused | text.re_search("[0-9.][dDfF]$")
+    return refused.ifelse(ibis.null(to), cast)
 
 
 def parse_timestamp(t, col, engine):
@@ -471,7 +482,7 @@ def parse_category(t, col, engine):
     text, canonical = t[f"_v_{col.name}"].cast("string"), t[f"_c_{col.name}"]
     stripped = _strip(text)
     return {f"_b_{col.name}": canonical.ifelse(False, _blank(text, stripped)),
-            f"_k_{col.name}": canonical.ifelse(text, stripped.lower().re_replace(f"[{WHITESPACE}\\-]+", "_"))}
+            f"_k_{col.name}": canonical.ifelse(text, stripped.lower().re_replace(f"[{_CLASS}\\-]+", "_"))}
 
 
 def check_id(t, col):
@@ -491,9 +502,9 @@ def check_number(t, col, whole: bool = False):
     if not source.is_numeric():
         found.append((numbers.isnull() & ~blank, f"{col.name} is not a number"))
     if not source.is_integer():
-        found.append((numbers.isinf(), f"{col.name} is not a finite number"))
+        found.append((_infinite(numbers), f"{col.name} is not a finite number"))
         if whole:
-            found.append((numbers.notnull() & (numbers != numbers.round()), f"{col.name} is not a whole number"))
+            found.append((numbers.notnull() & ~_whole(numbers), f"{col.name} is not a whole number"))
     if col.low is not None and col.high is not None:
         found.append(((numbers < col.low) | (numbers > col.high), f"{col.name} outside {col.low:g}-{col.high:g}"))
     elif col.low is not None:
@@ -503,11 +514,23 @@ def check_number(t, col, whole: bool = False):
     return numbers, found
 
 
+def _infinite(numbers):
+    """Whether a number is infinite (numbers here are never NaN: text reading NaN is no number,
+    a typed NaN is blank). Not Ibis' isinf, which Spark's SQL gets as FALSE."""
+    return numbers.isinf() if on_duckdb(numbers) else numbers.abs() > sys.float_info.max
+
+
+def _whole(numbers):
+    """Whether a number is whole; false for infinity. (Not a comparison with its rounding: Ibis casts
+    that to a 64-bit integer, and the cast of an infinite score stopped the whole check.)"""
+    return numbers % 1 == 0
+
+
 def check_score(t, col):
     numbers, found = check_number(t, col, whole=True)
     valid = (numbers >= col.low) & (numbers <= col.high)
     if not t[f"_v_{col.name}"].type().is_integer():
-        valid = valid & (numbers == numbers.round())
+        valid = valid & _whole(numbers)
     return valid.fill_null(False).ifelse(numbers.cast("int8"), ibis.null("int8")), found
 
 

@@ -171,6 +171,14 @@ def padded_copy(folder, fmt: str):
         tx.loc[6::307, "revenue"] = "\u00a0"                                           # missing revenue
         r["nps"] = r["nps"].astype("Int8").astype("str")
         r.loc[8::131, "nps"] = "\x1f" + r.loc[8::131, "nps"]                           # not a number
+        for column, frame in (("revenue", tx), ("nps", r)):  # what an engine's cast reads and pandas not, or
+            tricky = ["inf", "-Infinity", "NaN", "1_000", "1d", " 5f", "1e400", "0x10", "7.5", "+7", ".5e1"]
+            frame.loc[frame.index[10::53][:len(tricky)], column] = tricky               # the other way round
+        stamps = ["2024-03-01T10:00:00.123456789Z", "2024-03-01T10:00:00+02", "2024-03-01 10:00:00+0200",
+                  "2024-03-01T10:00:00-05:30", "2024-03-01T10:00:00.5"]
+        tx.loc[tx.index[12::59][:len(stamps)], "occurred_at"] = stamps                  # offsets, fractions
+        r.loc[r.index[12::59][:len(stamps)], "responded_at"] = stamps
+        tx.loc[tx.index[14::61][:3], "channel"] = ["REVIEW", "Social", "E-Mail"]        # normalised, or not
     for name, frame in (("transactions", tx), ("responses", r)):
         (folder / f"{name}.parquet").unlink()
         frame.to_csv(folder / f"{name}.csv", index=False) if fmt == "csv" else frame.to_parquet(folder / f"{name}.parquet")
@@ -186,8 +194,9 @@ def test_unicode_white_space_is_stripped_as_pandas_strips_it(tmp_path, fmt):
         reasons = set(dataset.rejects["reason"])
     assert "missing customer_id" in reasons and "unknown customer_id" not in reasons
     if fmt == "csv":
-        assert {"revenue is not a number", "missing revenue", "nps is not a number",
-                "occurred_at is not a valid timestamp", "responded_at is not a valid timestamp"} <= reasons
+        assert {"revenue is not a number", "missing revenue", "nps is not a number", "revenue is not a finite number",
+                "nps is not a whole number", "occurred_at is not a valid timestamp",
+                "responded_at is not a valid timestamp"} <= reasons
         assert len(dataset.rejects) < len(dataset.transactions) / 50  # the padded ids, times and labels were kept
 
 
