@@ -166,10 +166,10 @@ def _changed(t, name: str, col, coerced, engine: str):
     if values.type().is_string() and col.kind == "category":  # normalised, blanked or rejected
         return values.notnull() & ~t[f"_c_{name}"]
     if values.type().is_string() and col.kind in ("id", "text"):
-        # ids are stripped (only values with a space or control character at an edge can change, and
-        # an empty one is among those) and blank ids and texts become null
-        changed = t[f"_e_{name}"] if col.kind == "id" else t[f"_s_{name}"] == ""
-        return changed.fill_null(False)
+        # ids are stripped (only values the edge test flags can change, an empty one among them; the
+        # test also flags ids that begin or end with é or 中, which the strip leaves) and blank ids
+        # and texts become null
+        return t[f"_d_{name}"] if col.kind == "id" else (t[f"_s_{name}"] == "").fill_null(False)
     return ~coerced.identical_to(as_stored(values, col, engine))
 
 
@@ -430,10 +430,15 @@ def _values_and_stripped(t, col):
 
 
 def parse_text(t, col, engine):
+    """Blank or not; for an id in text, whether the strip changed it (`_d_`; said here, so that a
+    flag rather than the raw text goes on through the reference joins)."""
     values, stripped = _values_and_stripped(t, col)
     parsed = {f"_b_{col.name}": _blank(values, stripped)}
     if stripped is None and col.kind == "id":  # a typed id (numbers): its text
         parsed[f"_s_{col.name}"] = values.cast("string")
+    elif col.kind == "id":  # (a case: only the few flagged by the edge test are compared)
+        parsed[f"_d_{col.name}"] = t[f"_e_{col.name}"].fill_null(False).ifelse(
+            (stripped != values) | (stripped == ""), False)
     return parsed
 
 
@@ -454,14 +459,17 @@ def parse_number(t, col, engine):
 
 def _cast_text(text, to):
     """Stripped text cast to a number or time, null where pandas reads none. DuckDB's cast also
-    reads digits grouped by underscores (1_000); Spark's drops control characters around the text
-    and reads Java's number suffixes (1d, 2f). pandas refuses all of these."""
+    reads digits grouped by underscores (1_000) and 'epoch' as a time; Spark's drops control
+    characters around the text and reads Java's number suffixes (1d, 2f). pandas refuses these."""
     cast = text.try_cast(to)
+    # a time begins with its year: words some casts read as times ('epoch', 'now') are none
+    refused = ibis.literal(False) if to.is_numeric() else ~text.re_search("^[0-9]")
     if on_duckdb(text):
-        return text.contains("_").ifelse(ibis.null(to), cast) if to.is_numeric() else cast
-    refused = (text.ascii_str() <= 32) | (text.substr(-1, 1).ascii_str() <= 32)
-    if to.is_numeric():
-        refused = refused | text.re_search("[0-9.][dDfF]$")
+        refused = refused | text.contains("_") if to.is_numeric() else refused
+    else:
+        refused = refused | (text.ascii_str() <= 32) | (text.substr(-1, 1).ascii_str() <= 32)
+        if to.is_numeric():  # (and Java's hexadecimal numbers, 0x1p3)
+            refused = refused | text.re_search("[0-9.][dDfF]$") | text.re_search("[xX]")
     return refused.ifelse(ibis.null(to), cast)
 
 

@@ -127,7 +127,7 @@ def _parse_text_timestamps(text: pd.Series, timezone: str, date_format: str | No
     zone the naive ones are told apart by their suffix, and value by value should pandas find an
     offset the suffix test missed ("+02", "z") among them. Digits past the microsecond are dropped."""
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us, UTC]")
-    present = text.notna() & (text != "")
+    present = text.str.contains(r"\d", na=False)  # a time has digits: 'now' or 'today' (the clock) is none
     if timezone == "UTC":
         groups = [(present, True)]
     else:
