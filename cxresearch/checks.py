@@ -363,9 +363,10 @@ def _strip(values):
     return _stripped_where(_edge_space(values), values)
 
 
-def _stripped_where(edge, values):
-    """`values` stripped of `WHITESPACE` where `edge` (the edge test) fires, left as they are elsewhere."""
-    return edge.ifelse(values.re_replace(_EDGE_WHITESPACE, ""), values)
+def _stripped_where(edge, values, edges=_EDGE_WHITESPACE):
+    """`values` stripped (of `WHITESPACE`, or what `edges` matches) where `edge` (the edge test)
+    fires, left as they are elsewhere."""
+    return edge.ifelse(values.re_replace(edges, ""), values)
 
 
 def _edge_space(values):
@@ -449,8 +450,7 @@ def parse_number(t, col, engine):
     values, stripped = _values_and_stripped(t, col)
     blank = _blank(values, stripped)
     if stripped is not None:  # (text reading NaN is no number, as in pandas; typed NaN is blank)
-        numbers = _cast_text(t[f"_e_{col.name}"].ifelse(values.re_replace(_EDGE_ASCII_WHITESPACE, ""), values),
-                             dt.float64)
+        numbers = _cast_text(_stripped_where(t[f"_e_{col.name}"], values, _EDGE_ASCII_WHITESPACE), dt.float64)
         numbers = numbers.isnan().ifelse(ibis.null("float64"), numbers)
     else:
         numbers = values.cast("float64")
@@ -465,7 +465,8 @@ def _cast_text(text, to):
     # a time begins with its year: words some casts read as times ('epoch', 'now') are none
     refused = ibis.literal(False) if to.is_numeric() else ~text.re_search("^[0-9]")
     if on_duckdb(text):
-        refused = refused | text.contains("_") if to.is_numeric() else refused
+        if to.is_numeric():
+            refused = refused | text.contains("_")
     else:
         refused = refused | (text.ascii_str() <= 32) | (text.substr(-1, 1).ascii_str() <= 32)
         if to.is_numeric():  # (and Java's hexadecimal numbers, 0x1p3)
