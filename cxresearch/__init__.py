@@ -15,8 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import compare, journey, metrics, models, retention, revenue, schema, synth
 from .dataset import CXDataset
-from .engine import Source, connect
-from .ingest import IngestError, load_dataset, read_qualtrics
+from .engine import Source, connect, load_dataset, read_qualtrics
+from .ingest import IngestError
 from .mapping import MappingError
 from .metrics import ces, csat, nps, proportion, summarize, trend
 

@@ -14,11 +14,13 @@ From the raw engine table (canonical column names, raw values, `_row`, the recor
 - `reject_records`: the rejects layout (table, source, row, column, value, reason), with raw values
   read back for the rejected rows only.
 
-What the engines do not do (the in-memory reader does): non-UTC `timezone`, `date_format` and
-Qualtrics exports; `cxresearch.engine` refuses those mappings with a clear error. Timestamps in
-text must be ISO 8601 (with or without an offset; without one they are UTC). White space is what Python
-strips (`WHITESPACE`, Unicode's included) on every engine, and numbers in text are read as pandas
-reads them.
+This is the only rule set: data in memory goes through it on an embedded DuckDB. Timestamps in
+text are ISO 8601 (an offset is honoured; without one they are local time in the mapping's
+`timezone`, UTC by default), or follow the mapping's `date_format` (a strftime pattern). Any other
+form is a reject whose reason names `date_format`: a guessed month-first or day-first reading would
+be a wrong number nobody sees. Local times are converted to UTC the same way on every engine (see
+`local_to_utc`). White space is what Python strips (`WHITESPACE`, Unicode's included) on every
+engine, and numbers in text are read as pandas' `to_numeric` reads them.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ import ibis
 import ibis.expr.datatypes as dt
 
 from . import schema
-from .engine import ROW
 from .ingest import NA_TOKENS
+from .schema import ROW
 
 ENGINE_TYPES = {"id": dt.string, "text": dt.string, "timestamp": dt.Timestamp(), "float": dt.float64,
                 "score": dt.int8, "category": dt.string}
@@ -69,7 +71,7 @@ def check_rows(raw, table: str, accepted: dict, options: dict, csv: bool, engine
     t, found_refs = _join_references(t, spec, columns, accepted)
     coerced, problems, column_problems = {}, [], {}
     for name, col in columns.items():
-        coerced[name], found = CHECK[col.kind](t, col)
+        coerced[name], found = (check_timestamp(t, col, options) if col.kind == "timestamp" else CHECK[col.kind](t, col))
         column_problems[name] = [condition for condition, _reason in found]
         problems += [(condition, name, reason, name) for condition, reason in found]
     across = _score_problems(coerced, spec, columns)
@@ -118,8 +120,8 @@ def storable(raw, table: str, options: dict) -> bool:
     """Whether a typed source's rows can be read in place by `typed_rows`: every present column has a
     type its canonical type is a plain cast of (text for ids and labels, numbers, timestamps), and the
     mapping rewrites no values."""
-    if options.get("values"):
-        return False
+    if options.get("values") or options.get("date_format") or options.get("timezone", "UTC") != "UTC":
+        return False  # (a recoded label or a local time is a cleaned value in every row)
     _spec, _names, columns = _layout(raw, table)
     for name, col in columns.items():
         kind = raw[name].type()
@@ -286,7 +288,8 @@ def _parsed(raw, columns: dict, options: dict, csv: bool, engine: str):
                     for name in columns if f"_e_{name}" in t.columns})
     parsed = {}
     for name, col in columns.items():
-        parsed.update(PARSE[col.kind](t, col, engine))
+        parsed.update(parse_timestamp(t, col, engine, options) if col.kind == "timestamp"
+                      else PARSE[col.kind](t, col, engine))
     return t.mutate(**parsed)
 
 
@@ -462,6 +465,8 @@ def _cast_text(text, to):
     reads digits grouped by underscores (1_000) and 'epoch' as a time; Spark's drops control
     characters around the text and reads Java's number suffixes (1d, 2f). pandas refuses these."""
     cast = text.try_cast(to)
+    if to.is_timestamp():  # RFC 3339 allows a lower-case t and z, which the casts refuse
+        cast = ibis.coalesce(cast, text.upper().try_cast(to))
     # a time begins with its year: words some casts read as times ('epoch', 'now') are none
     refused = ibis.literal(False) if to.is_numeric() else ~text.re_search("^[0-9]")
     if on_duckdb(text):
@@ -474,15 +479,115 @@ def _cast_text(text, to):
     return refused.ifelse(ibis.null(to), cast)
 
 
-def parse_timestamp(t, col, engine):
-    """ISO 8601 text (an offset is honoured, none means UTC) or typed timestamps, to naive UTC."""
+def parse_timestamp(t, col, engine, options):
+    """Text or typed timestamps to naive UTC. Text is ISO 8601 (an offset is honoured) or, with the
+    mapping's `date_format`, that strftime pattern; a time without an offset, text or typed, is
+    local time in the mapping's `timezone` (UTC by default)."""
     values, stripped = _values_and_stripped(t, col)
-    if stripped is not None:
+    zone, pattern = options.get("timezone") or "UTC", options.get("date_format")
+    if stripped is not None and pattern:
+        parsed = _strptime(stripped, pattern, engine)
+        stamps = naive_utc(parsed, engine) if "%z" in pattern else local_to_utc(parsed, zone, engine)
+    elif stripped is not None and zone == "UTC":
         stamps = naive_utc(_cast_text(stripped, dt.Timestamp(timezone="UTC")), engine)
+    elif stripped is not None:  # an offset wins; without one, the time is local
+        offset = stripped.re_search(_ISO_OFFSET)
+        stamps = offset.ifelse(naive_utc(_cast_text(stripped, dt.Timestamp(timezone="UTC")), engine),
+                               local_to_utc(_cast_text(stripped, dt.Timestamp()), zone, engine))
+    elif values.type().is_timestamp() and values.type().timezone is None and zone != "UTC":
+        stamps = local_to_utc(values, zone, engine)
     else:
         stamps = naive_utc(values, engine)
     blank = _blank(values, stripped)
     return {f"_b_{col.name}": blank, f"_t_{col.name}": blank.ifelse(ibis.null(dt.Timestamp()), stamps)}
+
+
+# an offset after a time of day: Z, or +hh, +hhmm, +hh:mm (a date alone, 2024-01-05, has none)
+_ISO_OFFSET = "[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? ?([zZ]|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def local_to_utc(local, zone: str, engine: str):
+    """Naive local wall-clock times in `zone` as naive UTC, the same on every engine.
+
+    Only the unambiguous direction (UTC to local, `_wall`) is asked of the engine. A local time L
+    is tried with the zone's offset a day before (o1) and a day after (o2): L - o is the answer
+    when it reads back as L. In the hour clocks repeat (both read back) the earlier instant, the
+    daylight-saving one, is taken; in the hour they skip (neither does) L - o1, which moves the time
+    forward by the length of the gap (02:30 becomes 03:30), as Java and ICU do."""
+    if zone == "UTC":
+        return local
+    day = ibis.interval(days=1)
+    before = local - (_wall(local - day, zone, engine) - (local - day))
+    after = local - (_wall(local + day, zone, engine) - (local + day))
+    before_ok = _wall(before, zone, engine) == local
+    after_ok = _wall(after, zone, engine) == local
+    earlier = (before < after).ifelse(before, after)
+    return ibis.cases((before_ok & after_ok, earlier), (after_ok, after), else_=before)
+
+
+@ibis.udf.scalar.builtin(name="timezone")
+def _duckdb_wall(zone: str, stamp: dt.Timestamp(timezone="UTC")) -> dt.Timestamp():
+    """DuckDB (ICU): the wall-clock time in `zone` of an instant."""
+
+
+@ibis.udf.scalar.builtin(name="from_utc_timestamp")
+def _spark_wall(stamp: dt.Timestamp(), zone: str) -> dt.Timestamp():
+    """Spark: the wall-clock time in `zone` of a UTC time."""
+
+
+def _wall(utc, zone: str, engine: str):
+    """Naive UTC times as wall-clock times in `zone`."""
+    if engine == "duckdb":
+        return _duckdb_wall(ibis.literal(zone), utc.cast(dt.Timestamp(timezone="UTC")))
+    return _spark_wall(utc, ibis.literal(zone))
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _duckdb_strptime(text: str, pattern: str) -> dt.Timestamp():
+    """DuckDB: text read with a strftime pattern, null where it does not fit."""
+
+
+@ibis.udf.scalar.builtin(name="try_strptime")
+def _duckdb_strptime_tz(text: str, pattern: str) -> dt.Timestamp(timezone="UTC"):
+    """DuckDB: text with an offset (%z) read with a strftime pattern, as an instant."""
+
+
+@ibis.udf.scalar.builtin(name="try_to_timestamp")
+def _spark_strptime(text: str, pattern: str) -> dt.Timestamp():
+    """Spark: text read with a datetime pattern, null where it does not fit."""
+
+
+# strftime directives and their Spark (Java) datetime pattern letters
+_JAVA_PATTERN = {"Y": "yyyy", "y": "yy", "m": "M", "d": "d", "H": "H", "I": "h", "M": "mm", "S": "ss",
+                 "f": "SSSSSS", "p": "a", "b": "MMM", "B": "MMMM", "a": "EEE", "A": "EEEE", "j": "D",
+                 "z": "xx", "%": "%"}
+
+
+def java_pattern(pattern: str) -> str:
+    """A strftime pattern (the mapping's `date_format`) as a Spark datetime pattern: directives to
+    their letters, other text quoted. Raises ValueError for a directive with no counterpart."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "%" and i + 1 < len(pattern):
+            code = pattern[i + 1]
+            if code not in _JAVA_PATTERN:
+                raise ValueError(f"date_format {pattern!r}: %{code} has no Spark equivalent; use "
+                                 f"{', '.join('%' + c for c in _JAVA_PATTERN)}")
+            out.append(_JAVA_PATTERN[code])
+            i += 2
+        else:
+            literal = pattern[i]
+            out.append(literal if not literal.isalpha() and literal != "'" else "''" if literal == "'" else f"'{literal}'")
+            i += 1
+    return "".join(out)
+
+
+def _strptime(text, pattern: str, engine: str):
+    """Text read with the mapping's strftime `pattern` (null where it does not fit)."""
+    if engine == "duckdb":
+        read = _duckdb_strptime_tz if "%z" in pattern else _duckdb_strptime
+        return read(text, ibis.literal(pattern))
+    return _spark_strptime(text, ibis.literal(java_pattern(pattern)))
 
 
 def parse_category(t, col, engine):
@@ -543,9 +648,12 @@ def check_score(t, col):
     return valid.fill_null(False).ifelse(numbers.cast("int8"), ibis.null("int8")), found
 
 
-def check_timestamp(t, col):
+def check_timestamp(t, col, options):
+    """Unreadable text is a reject; its reason names `date_format` when the mapping gives none."""
     blank, stamps = t[f"_b_{col.name}"], t[f"_t_{col.name}"]
-    found = [(stamps.isnull() & ~blank, f"{col.name} is not a valid timestamp")]
+    reason = f"{col.name} is not a valid timestamp" if options.get("date_format") else \
+        f"{col.name} is not an ISO 8601 timestamp (for other forms, give the mapping a date_format)"
+    found = [(stamps.isnull() & ~blank, reason)]
     if col.required:
         found.append((blank, f"missing {col.name}"))
     return stamps, found
@@ -559,6 +667,6 @@ def check_category(t, col):
 
 
 PARSE = {"id": parse_text, "text": parse_text, "float": parse_number, "score": parse_number,
-         "timestamp": parse_timestamp, "category": parse_category}
+         "category": parse_category}  # (timestamps: parse_timestamp, which also reads the mapping)
 CHECK = {"id": check_id, "text": check_text, "float": check_number, "score": check_score,
-         "timestamp": check_timestamp, "category": check_category}
+         "category": check_category}  # (timestamps: check_timestamp)

@@ -7,9 +7,12 @@
     src = cx.connect("pandas:data/sample")                # all in memory: the same as cx.load_dataset
     src = cx.connect("postgres://user@host/brand")        # a warehouse Ibis supports, canonical table names
 
-A `Source` checks every table on the engine with the rules of `cxresearch.validate`, written as
-queries (`cxresearch.checks`), and keeps the checked rows and the rejects there as tables: nothing
-is collected into memory to validate it. (On DuckDB, typed Parquet files and the tables of a
+A `Source` checks every table on the engine with the ingest rules, written once as Ibis queries
+(`cxresearch.checks`), and keeps the checked rows and the rejects there as tables: nothing is
+collected into memory to validate it. This is the only validation path: `load_dataset` is
+`connect` on an embedded DuckDB with the tables fetched into pandas, and data already in memory (a
+CXDataset, a DataFrame) is registered in an embedded DuckDB (`as_source`) so that every reduction
+runs the same code on it. (On DuckDB, typed Parquet files and the tables of a
 DuckDB file are read in place; only the rows that checking rejected or cleaned are stored.) The raw-event reductions (`cxresearch.reductions`) run
 there too and return small pandas frames of sufficient statistics, so `metrics`, `compare`,
 `models` and the notebooks receive the same numbers whatever the engine. The small tables
@@ -22,29 +25,32 @@ Timestamps live on the engine as naive UTC; sessions are set to UTC so calendar 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import getpass
 import logging
 import os
-import warnings
 import shutil
 import tempfile
 import uuid
+import warnings
+import weakref
 from pathlib import Path
 
 import pandas as pd
 
 from . import mapping as mapping_mod
-from . import schema
+from . import qualtrics, schema
 from .dataset import CXDataset, accounting_table, summary_lines
-from .ingest import IngestError, canonical_names, file_format, folder_tables, load_dataset, require_columns
+from .ingest import IngestError, canonical_names, file_format, folder_tables, require_columns
 
 log = logging.getLogger(__name__)
 
 SPARK_ENV = "CXRESEARCH_SPARK"  # master or Spark Connect URL for "spark:<folder>" (default local[2])
 SPARK_MEMORY_ENV = "CXRESEARCH_SPARK_DRIVER_MEMORY"  # heap of a session started here (default 4g; local mode runs in it)
-ROW = "_row"  # 1-based record number in the source, carried by every engine table
+ROW = schema.ROW  # 1-based record number in the source, carried by every engine table
 OTHER_SOURCES = ", or a connection string such as duckdb:///brand.duckdb"
 PREFIX = "cx_"  # engine tables this package writes: cx_<table>_checked, cx_<table>_rejects, cx_rejects
+READ_IN_PLACE = True  # typed sources on DuckDB are read in place (tests switch it off to compare)
 
 
 def connect(source="data/sample", *, spark=None, mapping=None, memory_limit: str | None = None,
@@ -64,7 +70,7 @@ def connect(source="data/sample", *, spark=None, mapping=None, memory_limit: str
     if isinstance(source, (CXDataset, Source)):
         return source
     text = str(source)
-    if text.startswith("pandas:"):
+    if text.startswith("pandas:"):  # the same checks on an embedded DuckDB, fetched into memory
         return load_dataset(text.removeprefix("pandas:"), mapping)
     if text.startswith("spark:"):
         spark, text = spark or os.environ.get(SPARK_ENV, "local[2]"), text.removeprefix("spark:")
@@ -106,9 +112,115 @@ def local_files(source) -> list[Path]:
     return sorted(p for p in Path(text).iterdir() if p.is_file())
 
 
-def engine_of(data) -> str:
-    """'pandas' for an in-memory CXDataset, else the engine a Source runs on."""
-    return data.engine if isinstance(data, Source) else "pandas"
+def load_dataset(path, mapping=None) -> CXDataset:
+    """Read, validate and return the CX tables in folder `path`, in memory (pandas).
+
+    The same validation as `connect` (it is `connect` on an embedded DuckDB, fetched): `mapping` is
+    a dict, a path to a YAML mapping, or None (then `path/mapping.yaml` is used if it exists).
+    Required: a locations table and at least one of responses and transactions. Problems with a
+    file as a whole raise `IngestError`; bad rows go to `dataset.rejects` with their reason.
+    """
+    with _connect_duckdb_folder(Path(path), mapping, {}, None) as source:
+        return source.to_dataset()
+
+
+def read_qualtrics(path, mapping=None, locations=None) -> CXDataset:
+    """Read one Qualtrics CSV export into the responses table of a CXDataset.
+
+    `mapping` is the responses section (columns, values, timezone) or a full mapping with a
+    `responses:` section, as a dict or YAML path. `locations` (ids, a locations frame or a
+    CXDataset) lets unknown location_ids be rejected; without it they are not checked. Preview,
+    test and spam responses are rejects with their reason.
+    """
+    settings = mapping_mod.read_mapping(mapping)
+    if "responses" not in settings:
+        settings = {"responses": settings}
+    mapping_mod.check_mapping(settings, str(mapping) if isinstance(mapping, (str, Path)) else "mapping")
+    options = mapping_mod.table_options(settings, "responses") | {"format": "qualtrics"}
+    con, close = _duckdb({}, None)
+    register = _duckdb_register(con)
+    raws = {}
+    known = _location_frame(locations)
+    if known is not None:
+        raws["locations"] = _Raw(register(f"{PREFIX}locations_given", _numbered(known)), "table", {}, "(given)")
+    raws["responses"] = _qualtrics_raw(register, "responses", Path(path), options)
+    with _validated(con, "duckdb", raws, close, materialize=_duckdb_materialize(con), register=register) as source:
+        return source.to_dataset()
+
+
+def as_source(data, table: str = "responses") -> Source:
+    """Any input of the measures as a `Source`, so that every reduction runs one code path.
+
+    A Source is returned as it is; a CXDataset's tables, or a DataFrame (as table `table`), are
+    registered in an embedded DuckDB (timestamps as naive UTC, labels as text, `_row` numbering the
+    rows in frame order) without validating them again. A CXDataset keeps its Source while its
+    tables are the same frames, so several reductions of one dataset register it once; replace a
+    table rather than editing it in place."""
+    if isinstance(data, Source):
+        return data
+    if isinstance(data, CXDataset):
+        key = tuple((id(data.table(name)), len(data.table(name))) for name in schema.TABLE_ORDER)
+        cached = data.__dict__.get("_source")
+        if cached is None or cached[0] != key:
+            tables = {name: data.table(name) for name in schema.TABLE_ORDER
+                      if name == "locations" or len(data.table(name))}
+            cached = (key, frames_source(tables, data.rejects, dict(data.read), dict(data.sources),
+                                         dict(data.ignored_columns)))
+            data.__dict__["_source"] = cached
+        return cached[1]
+    if isinstance(data, pd.DataFrame):
+        return frames_source({table: data})
+    raise TypeError(f"expected a Source, a CXDataset or a DataFrame, got {type(data).__name__}")
+
+
+def frames_source(tables: dict, rejects=None, read=None, sources=None, ignored=None) -> Source:
+    """A Source over frames already in memory and already valid (a CXDataset's, or one table's),
+    on an embedded DuckDB closed when the Source is garbage-collected."""
+    import ibis
+
+    con = ibis.duckdb.connect(":memory:")
+    con.raw_sql("SET TimeZone = 'UTC'")
+    register = _duckdb_register(con)
+    accepted = {name: register(f"{PREFIX}{name}", _engine_frame(frame)) for name, frame in tables.items()}
+    rejected = register(f"{PREFIX}rejects", rejects if rejects is not None else schema.empty_rejects())
+    read = read if read is not None else {name: len(frame) for name, frame in tables.items()}
+    source = Source(con, "duckdb", accepted, rejected, read, sources or {}, ignored or {},
+                    materialize=_duckdb_materialize(con), frames=tables)
+    weakref.finalize(source, con.disconnect)
+    return source
+
+
+def _engine_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame as the engine stores checked rows: naive UTC times, labels as text, and `_row`."""
+    out = {}
+    for name, values in frame.items():
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+        elif isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype("str")
+        elif isinstance(values.dtype, pd.PeriodDtype):
+            values = values.dt.start_time
+        out[str(name)] = values.reset_index(drop=True)
+    if ROW not in out:
+        out[ROW] = pd.Series(range(1, len(frame) + 1), dtype="int64")
+    return pd.DataFrame(out)
+
+
+def _numbered(frame: pd.DataFrame, rows=None) -> pd.DataFrame:
+    """`frame` with its record numbers (`rows`, default 1..n) as `_row`, first."""
+    numbered = frame.reset_index(drop=True)
+    numbered.insert(0, ROW, pd.Series(range(1, len(frame) + 1) if rows is None else list(rows), dtype="int64"))
+    return numbered
+
+
+def _location_frame(locations) -> pd.DataFrame | None:
+    if locations is None:
+        return None
+    if isinstance(locations, CXDataset):
+        return locations.locations
+    if isinstance(locations, pd.DataFrame):
+        return locations
+    return pd.DataFrame({"location_id": pd.Series(list(locations), dtype="str")})
 
 
 class Source:
@@ -122,8 +234,9 @@ class Source:
     """
 
     def __init__(self, con, engine: str, accepted: dict, rejects, read: dict[str, int], sources: dict[str, str],
-                 ignored_columns: dict[str, list[str]], on_close=None, materialize=None):
+                 ignored_columns: dict[str, list[str]], on_close=None, materialize=None, frames=None):
         self.con, self.engine = con, engine
+        self._frames = frames or {}  # the in-memory tables a Source over frames was made from
         self._materialize, self._cached, self._memos = materialize, 0, {}
         self._accepted, self.rejects_table = accepted, rejects
         self.read, self.sources, self.ignored_columns = read, sources, ignored_columns
@@ -163,12 +276,25 @@ class Source:
     def fetch(self, name: str) -> pd.DataFrame:
         """Table `name` in pandas with canonical dtypes, in source order (cached)."""
         if name not in self._fetched:
-            if name not in self._accepted:
+            if name in self._frames:
+                self._fetched[name] = self._frames[name]
+            elif name not in self._accepted:
                 self._fetched[name] = schema.empty(name)
             else:
                 frame = self.table(name).order_by(ROW).drop(ROW).to_pyarrow().to_pandas()
                 self._fetched[name] = schema.conform(frame, name)
         return self._fetched[name]
+
+    def key_dtype(self, name: str):
+        """The pandas dtype of a column a reduction groups by: the frame's own for a Source over
+        frames, else the canonical one (text for a column outside the schema)."""
+        for frame in self._frames.values():
+            if name in frame.columns:
+                return frame[name].dtype
+        for table in ("responses", "transactions", "locations"):
+            if schema.TABLES[table].known(name):
+                return schema.TABLES[table].column(name).dtype
+        return "str"
 
     locations = property(lambda self: self.fetch("locations"))
     customers = property(lambda self: self.fetch("customers"))
@@ -255,10 +381,12 @@ def _duckdb(limits: dict, scratch):
         spill = folder / "spill"
     else:  # named, not made: DuckDB creates it only if it spills, so a killed kernel leaves no empty folder
         folder = spill = _private_scratch() / uuid.uuid4().hex
-    settings = {"temp_directory": str(spill), **limits}  # without ICU, DuckDB's time zone is UTC
+    settings = {"temp_directory": str(spill), **limits}
     # An in-memory database whose blocks spill to the scratch folder beyond the memory limit: faster to
-    # fill than a database file, and still out of core.
+    # fill than a database file, and still out of core. Its session runs in UTC whatever the machine's
+    # time zone, so that calendar periods and the naive UTC times agree.
     con = ibis.duckdb.connect(":memory:", **settings)
+    con.raw_sql("SET TimeZone = 'UTC'")
 
     def close():
         con.disconnect()
@@ -281,14 +409,27 @@ def _private_scratch() -> Path:
     return folder
 
 
+def _duckdb_register(con):
+    """A function that stores a pandas frame as a table of the DuckDB connection `con`."""
+    def register(name, frame):
+        return con.create_table(name, frame, overwrite=True)
+    return register
+
+
 def _connect_duckdb_folder(folder: Path, mapping, limits: dict, scratch) -> Source:
     settings, files = folder_tables(folder, mapping, OTHER_SOURCES)
     con, close = _duckdb(limits, scratch)
+    register = _duckdb_register(con)
     raws = {}
     for table, file in files.items():
         options = mapping_mod.table_options(settings, table)
-        fmt = _file_format(file, options)
+        fmt = file_format(file, options)
         path = str(file.resolve()).replace("'", "''")
+        if fmt == "qualtrics":
+            raws[table] = _qualtrics_raw(register, table, file, options)
+            continue
+        if file.stat().st_size == 0:
+            raise IngestError(f"{file}: the file is empty; expected a header row with the column names")
         if fmt == "parquet":
             sql = (f"SELECT file_row_number + 1 AS {ROW}, * EXCLUDE (file_row_number) "
                    f"FROM read_parquet('{path}', file_row_number = true)")
@@ -296,8 +437,9 @@ def _connect_duckdb_folder(folder: Path, mapping, limits: dict, scratch) -> Sour
             delim = options.get("delimiter", ",").replace("'", "''")
             sql = (f"SELECT row_number() OVER () AS {ROW}, * FROM read_csv('{path}', all_varchar = true, "
                    f"header = true, delim = '{delim}', quote = '\"', escape = '\"', nullstr = '')")
-        raws[table] = (con.sql(sql), fmt, options, file)
-    return _validated(con, "duckdb", raws, close, materialize=_duckdb_materialize(con))
+        with read_errors(file, fmt):
+            raws[table] = _Raw(con.sql(sql), fmt, options, file)
+    return _validated(con, "duckdb", raws, close, materialize=_duckdb_materialize(con), register=register)
 
 
 def _connect_duckdb_file(path: str, limits: dict, scratch) -> Source:
@@ -317,13 +459,14 @@ def _connect_duckdb_file(path: str, limits: dict, scratch) -> Source:
     raws = {}
     for table in schema.TABLE_ORDER:
         if kinds.get(table) == "BASE TABLE" and _rowids_number_rows(con, table):  # read in place
-            raws[table] = (con.sql(f"SELECT rowid + 1 AS {ROW}, * FROM brand.main.{table}"), "duckdb", {},
-                           f"{file.name}:{table}")
+            raws[table] = _Raw(con.sql(f"SELECT rowid + 1 AS {ROW}, * FROM brand.main.{table}"), "duckdb", {},
+                               f"{file.name}:{table}")
         elif table in kinds:  # numbered in scan order and copied when checked
-            raws[table] = (con.sql(f"SELECT row_number() OVER () AS {ROW}, * FROM brand.main.{table}"),
-                           "table", {}, f"{file.name}:{table}")
+            raws[table] = _Raw(con.sql(f"SELECT row_number() OVER () AS {ROW}, * FROM brand.main.{table}"),
+                               "table", {}, f"{file.name}:{table}")
     _require_tables(raws, file)
-    return _validated(con, "duckdb", raws, close, materialize=_duckdb_materialize(con))
+    return _validated(con, "duckdb", raws, close, materialize=_duckdb_materialize(con),
+                      register=_duckdb_register(con))
 
 
 def _rowids_number_rows(con, table: str) -> bool:
@@ -368,10 +511,18 @@ def _connect_spark(folder: Path, spark, mapping) -> Source:
     settings, files = folder_tables(folder, mapping, OTHER_SOURCES)
     con = ibis.pyspark.connect(session)
     tag = uuid.uuid4().hex[:8]  # this Source's views, apart from another Source's on the session
+
+    def register(name, frame):
+        session.createDataFrame(frame).createOrReplaceTempView(f"{name}_{tag}")
+        return con.table(f"{name}_{tag}")
+
     raws = {}
     for table, file in files.items():
         options = mapping_mod.table_options(settings, table)
-        fmt = _file_format(file, options)
+        fmt = file_format(file, options)
+        if fmt == "qualtrics":
+            raws[table] = _qualtrics_raw(register, table, file, options)
+            continue
         if fmt == "parquet":
             frame = session.read.parquet(str(file.resolve()))
         else:
@@ -380,8 +531,8 @@ def _connect_spark(folder: Path, spark, mapping) -> Source:
                      .option("encoding", "UTF-8").csv(str(file.resolve())))
         view = f"{PREFIX}{table}_raw_{tag}"
         _with_row_numbers(frame).createOrReplaceTempView(view)
-        raws[table] = (con.table(view), fmt, options, file)
-    return _validated(con, "spark", raws, None, materialize=_spark_materialize(con, session, tag))
+        raws[table] = _Raw(con.table(view), fmt, options, file)
+    return _validated(con, "spark", raws, None, materialize=_spark_materialize(con, session, tag), register=register)
 
 
 def _with_row_numbers(frame):
@@ -423,29 +574,53 @@ def _connect_warehouse(url: str) -> Source:
 
     con = ibis.connect(url)
     present = set(con.list_tables())
-    raws = {table: (con.table(table).mutate(**{ROW: ibis.row_number() + 1}), "table", {}, f"{url.split('://')[0]}:{table}")
+    raws = {table: _Raw(con.table(table).mutate(**{ROW: ibis.row_number() + 1}), "table", {},
+                        f"{url.split('://')[0]}:{table}")
             for table in schema.TABLE_ORDER if table in present}
     _require_tables(raws, url)
 
     def materialize(name, expr):
         return con.create_table(name, expr, temp=True, overwrite=True)
-    return _validated(con, con.name, raws, None, materialize=materialize)
+    return _validated(con, con.name, raws, None, materialize=materialize, register=materialize)
 
 
 # -- shared ------------------------------------------------------------------------------------------
 
-def _file_format(file: Path, options: dict) -> str:
-    """The file's format, or IngestError for what only the in-memory reader does."""
-    fmt = file_format(file, options)
-    if fmt == "qualtrics":
-        raise IngestError(f"{file}: Qualtrics exports are read in memory; use cx.read_qualtrics or 'pandas:<folder>'")
-    unsupported = [k for k in ("date_format",) if options.get(k)]
-    if options.get("timezone", "UTC") != "UTC":
-        unsupported.append("timezone")
-    if unsupported:
-        raise IngestError(f"{file}: the mapping's {', '.join(unsupported)} setting is applied by the in-memory "
-                          f"reader only; connect with 'pandas:<folder>', or store UTC ISO 8601 timestamps")
-    return fmt
+@contextlib.contextmanager
+def read_errors(file, fmt: str):
+    """An engine's error reading a file as an IngestError that names the file and what it should be."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.Error as exc:
+        kind = {"parquet": "Parquet", "csv": "CSV (UTF-8)"}.get(fmt, fmt)
+        raise IngestError(f"{file}: cannot be read as {kind}: {str(exc).splitlines()[0]}") from exc
+
+
+class _Raw:
+    """A table as the engine first sees it: the Ibis table (canonical or export column names, raw
+    values, `_row`), its format, the mapping's options for it, where it came from, and what a
+    pre-step already did: rows set aside as rejects (row, column, value, reason) and columns it
+    did not load."""
+
+    def __init__(self, expr, fmt: str, options: dict, file, set_aside=None, ignored=()):
+        self.expr, self.fmt, self.options, self.file = expr, fmt, options, file
+        self.set_aside, self.ignored = set_aside, list(ignored)
+
+
+def _qualtrics_raw(register, table: str, file: Path, options: dict) -> _Raw:
+    """The Qualtrics pre-step: the export reshaped in memory (`cxresearch.qualtrics`: three header
+    rows, choice text to numbers, the account's time zone), then registered on the engine as text,
+    so that the one validation checks it like any export. Previews, tests and spam are set aside."""
+    if table != "responses":
+        raise IngestError(f"{file}: a Qualtrics export holds survey responses, not {table}")
+    try:
+        frame, record, set_aside, ignored, timezone = qualtrics.read(file, options)
+    except qualtrics.QualtricsFormatError as exc:
+        raise IngestError(f"{file}: {exc}") from exc
+    expr = register(f"{PREFIX}{table}_qualtrics", _numbered(frame.astype("str"), record))
+    return _Raw(expr, "qualtrics", options | {"timezone": timezone}, file, set_aside, ignored)
 
 
 def _require_tables(raws: dict, where) -> None:
@@ -472,7 +647,7 @@ def _checked_and_valid(checked, raw, table: str, engine: str, in_place: bool, re
     return stored, (materialize(f"{PREFIX}{table}_valid", valid) if counts["cleaned"] > read / 10 else valid)
 
 
-def _validated(con, engine: str, raws: dict, close, materialize) -> Source:
+def _validated(con, engine: str, raws: dict, close, materialize, register) -> Source:
     """Check each table in reference order and keep the checked rows and the rejects as engine tables.
 
     A CSV is copied into the engine first (all text), so the file is parsed once, and its checked rows
@@ -482,38 +657,57 @@ def _validated(con, engine: str, raws: dict, close, materialize) -> Source:
     pass and no copy, and scanning the source is as fast as scanning a stored table. When over a
     tenth of the rows needed cleaning, the accepted rows are stored after all. Files read in place
     must not change while the Source is open (raw exports are immutable here; a DuckDB file is
-    attached read-only, which keeps writers out)."""
-    from . import checks
-
+    attached read-only, which keeps writers out). Rows a pre-step set aside (Qualtrics previews)
+    join the rejects and count as read. `register` stores a pandas frame on the engine."""
     accepted, rejects, read, sources, ignored = {}, [], {}, {}, {}
     for table in schema.TABLE_ORDER:
         if table not in raws:
             continue
-        raw, fmt, options, file = raws[table]
-        renamed, extra = canonical_names([c for c in raw.columns if c != ROW], table, options.get("columns", {}))
-        require_columns(list(renamed.values()), table, file)
-        if extra:
-            log.warning("%s: column(s) not in the %s schema ignored: %s", getattr(file, "name", file), table,
-                        ", ".join(extra))
-            ignored[table] = extra
-        raw = raw.select(raw[ROW], *[raw[h].name(c) for h, c in renamed.items()])
-        if fmt == "csv":
-            raw = materialize(f"{PREFIX}{table}_raw", raw)
-        source, csv = getattr(file, "name", str(file)), fmt == "csv"
-        in_place = engine == "duckdb" and fmt in ("parquet", "duckdb") and checks.storable(raw, table, options)
-        checked = checks.check_rows(raw, table, accepted, options, csv, engine, flag_cleaned=in_place)
-        read[table] = int(raw.count().execute())
-        stored, valid = _checked_and_valid(checked, raw, table, engine, in_place, read[table], materialize)
-        duplicates = None
-        if bool(checks.has_repeated_keys(valid, checked.key).execute()):
-            duplicates = materialize(f"{PREFIX}{table}_duplicates", checks.duplicate_rows(valid, checked.key))
-        rejected = materialize(f"{PREFIX}{table}_rejects", checks.reject_records(
-            stored, duplicates, checked.labels, checked.key, raw, table, source, options, csv, engine))
-        accepted[table] = checks.accepted_rows(valid, duplicates)
+        entry = raws[table]
+        with read_errors(entry.file, entry.fmt):
+            accepted[table], rejected, read[table], ignored_here = _checked_table(engine, table, entry, accepted,
+                                                                                 materialize)
         rejects.append(rejected)
-        sources[table] = str(file)
+        if ignored_here:
+            ignored[table] = ignored_here
+        if entry.set_aside is not None and len(entry.set_aside):
+            source = getattr(entry.file, "name", str(entry.file))
+            aside = entry.set_aside.assign(table=table, source=source)[list(schema.REJECT_COLUMNS)]
+            rejects.append(register(f"{PREFIX}{table}_set_aside", aside.astype(schema.REJECT_DTYPES)))
+            read[table] += len(entry.set_aside)
+        sources[table] = str(entry.file)
     union = rejects[0]
     for more in rejects[1:]:
-        union = union.union(more)
+        union = union.union(more.cast(union.schema()))
     return Source(con, engine, accepted, materialize(f"{PREFIX}rejects", union), read, sources, ignored,
                   on_close=close, materialize=materialize)
+
+
+def _checked_table(engine: str, table: str, entry: _Raw, accepted: dict, materialize):
+    """One table checked on the engine: its accepted rows, its rejects (engine tables), the rows
+    read and the columns not loaded."""
+    from . import checks
+
+    raw, fmt, options, file = entry.expr, entry.fmt, entry.options, entry.file
+    renamed, extra = canonical_names([c for c in raw.columns if c != ROW], table, options.get("columns", {}))
+    if fmt == "qualtrics":  # (the pre-step renamed the columns and knows what it left out)
+        renamed, extra = {c: c for c in raw.columns if c != ROW}, entry.ignored
+    require_columns(list(renamed.values()), table, file)
+    if extra:
+        log.warning("%s: column(s) not in the %s schema ignored: %s", getattr(file, "name", file), table,
+                    ", ".join(extra))
+    raw = raw.select(raw[ROW], *[raw[h].name(c) for h, c in renamed.items()])
+    if fmt == "csv":
+        raw = materialize(f"{PREFIX}{table}_raw", raw)
+    source, csv = getattr(file, "name", str(file)), fmt == "csv"
+    in_place = (READ_IN_PLACE and engine == "duckdb" and fmt in ("parquet", "duckdb")
+                and checks.storable(raw, table, options))
+    checked = checks.check_rows(raw, table, accepted, options, csv, engine, flag_cleaned=in_place)
+    read = int(raw.count().execute())
+    stored, valid = _checked_and_valid(checked, raw, table, engine, in_place, read, materialize)
+    duplicates = None
+    if bool(checks.has_repeated_keys(valid, checked.key).execute()):
+        duplicates = materialize(f"{PREFIX}{table}_duplicates", checks.duplicate_rows(valid, checked.key))
+    rejected = materialize(f"{PREFIX}{table}_rejects", checks.reject_records(
+        stored, duplicates, checked.labels, checked.key, raw, table, source, options, csv, engine))
+    return checks.accepted_rows(valid, duplicates), rejected, read, extra

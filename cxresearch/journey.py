@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as mx
-from .engine import engine_of
+from . import reductions
+from .engine import as_source
 from .schema import JOURNEY_STAGES
 
 MATURITY_LEVELS = ("communication", "responsiveness", "engagement", "proactive", "breakthrough")  # Gartner
@@ -20,20 +21,12 @@ def touchpoints(dataset, by: str | None = None) -> pd.DataFrame:
     """Per customer: touchpoints (responses + purchases) and distinct channels seen in either.
 
     `by` may be 'home_location_id' (needs the customers table) to attach a location to each customer.
-    On a `cxresearch.engine.Source` the engine counts.
+    `dataset` is a Source or a CXDataset; its engine counts (`reductions.touchpoints`).
     """
-    if engine_of(dataset) != "pandas":
-        from . import reductions
-
-        per = reductions.touchpoints(dataset)
-    else:
-        events = pd.concat([dataset.responses[["customer_id", "channel"]],
-                            dataset.transactions[["customer_id", "channel"]]], ignore_index=True)
-        events = events[events["customer_id"].notna()]
-        per = events.groupby("customer_id").agg(touchpoints=("channel", "size"), channels=("channel", "nunique"))
-        per = per.reset_index()
+    source = as_source(dataset)
+    per = reductions.touchpoints(source)
     if by is not None:
-        per = per.merge(dataset.customers[["customer_id", by]], on="customer_id", how="left")
+        per = per.merge(source.customers[["customer_id", by]], on="customer_id", how="left")
     return per
 
 

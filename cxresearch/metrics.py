@@ -1,10 +1,11 @@
 """CX scores with their uncertainty: NPS, CSAT, CES and proportions, alone or per group.
 
 Every function works from counts, so the same arithmetic serves one location or ten thousand
-groups at once (no Python loop over groups), and a reduce step that produced the counts elsewhere
-(DuckDB, Spark) can feed it unchanged.
+groups at once (no Python loop over groups). The counts come from one reduction
+(`reductions.score_counts`) on whatever holds the responses: a Source on its engine, a CXDataset
+or a DataFrame on an embedded DuckDB (`engine.as_source`).
 
-Intervals (DESIGN.md, statistical conventions):
+Intervals (docs/design.md, statistical conventions):
 - NPS: the point estimate is the plain %promoters - %detractors. Its interval is the adjusted Wald
   interval of Rocks (2016): add 0.75 promoter, 1.5 passive and 0.75 detractor pseudo-responses
   (n + 3), compute the Wald interval on those shares, and clip to [-100, 100]. It stays inside the
@@ -22,11 +23,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from .engine import engine_of
 from scipy import stats
 
+from . import reductions
+from .engine import as_source
+from .schema import METRICS, PASSIVE_MIN, PROMOTER_MIN, SCALES
+
 NPS_PSEUDO = (0.75, 1.5, 0.75)  # promoter, passive, detractor pseudo-counts of the adjusted Wald interval
-SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 DEFAULT_MIN_N = 30
 
 
@@ -192,7 +195,8 @@ def _clean_scores(scores, name: str, low: int, high: int) -> tuple[np.ndarray, i
 def nps(scores, level: float = 0.95) -> NPSResult:
     """NPS of 0-10 scores: promoters 9-10, passives 7-8, detractors 0-6. Missing scores are ignored and counted."""
     values, missing = _clean_scores(scores, "nps", *SCALES["nps"])
-    counts = nps_from_counts([(values >= 9).sum()], [((values >= 7) & (values <= 8)).sum()], [(values <= 6).sum()], level)
+    promoters, passives = values >= PROMOTER_MIN, (values >= PASSIVE_MIN) & (values < PROMOTER_MIN)
+    counts = nps_from_counts([promoters.sum()], [passives.sum()], [(values < PASSIVE_MIN).sum()], level)
     row = counts.iloc[0]
     return NPSResult(**{k: (int(v) if k in ("n", "promoters", "passives", "detractors") else float(v))
                         for k, v in row.drop("se_adjusted").items()}, level=level, missing=missing)
@@ -232,35 +236,14 @@ def proportion(successes: int, n: int, level: float = 0.95, label: str = "share"
 
 # --- grouped summaries ----------------------------------------------------------------------------
 
-METRICS = ("nps", "csat", "ces")
-
-
-FAST_PERIODS = {"M": 1, "Q": 3, "Y": 12}  # months per period, for frequencies computed without Period objects
-
-
-def add_period(responses: pd.DataFrame, period: str, time_column: str = "responded_at") -> pd.DataFrame:
-    """A copy of `responses` with a `period` column (pandas Period, e.g. 'M' months, 'Q' quarters) in UTC."""
-    return responses.assign(period=period_of(responses[time_column], period))
+def add_period(frame: pd.DataFrame, period: str, time_column: str = "responded_at") -> pd.DataFrame:
+    """A copy of a (small) frame with a `period` column: the calendar period of `time_column` in UTC."""
+    return frame.assign(period=period_of(frame[time_column], period))
 
 
 def period_of(stamps: pd.Series, period: str) -> pd.Series:
-    """Calendar period of each timestamp (UTC) as a pandas Period series."""
-    if period not in FAST_PERIODS:
-        return _naive_utc(stamps).dt.to_period(period)
-    return pd.Series(pd.PeriodIndex.from_ordinals(period_ordinals(stamps, period), freq=period), index=stamps.index)
-
-
-def period_ordinals(stamps: pd.Series, period: str) -> np.ndarray:
-    """Period ordinals (as pandas numbers them) for 'M', 'Q' or 'Y', via a small day -> month table:
-    converting each timestamp to a month directly is the slow part of grouping by period."""
-    micros = _naive_utc(stamps).to_numpy().astype("datetime64[us]").astype("int64")
-    missing = micros == np.iinfo("int64").min
-    days = np.floor_divide(micros, 86_400_000_000)
-    first = int(days[~missing].min()) if (~missing).any() else 0
-    last = int(days[~missing].max()) if (~missing).any() else 0
-    month_of_day = np.arange(first, last + 1).astype("datetime64[D]").astype("datetime64[M]").astype("int64")
-    ordinals = month_of_day[np.clip(days - first, 0, last - first)] // FAST_PERIODS[period]
-    return np.where(missing, np.iinfo("int64").min, ordinals)
+    """Calendar period of each timestamp (UTC) as a pandas Period series ('M' months, 'Q' quarters...)."""
+    return _naive_utc(stamps).dt.to_period(period)
 
 
 def _naive_utc(stamps: pd.Series) -> pd.Series:
@@ -269,116 +252,38 @@ def _naive_utc(stamps: pd.Series) -> pd.Series:
     return stamps
 
 
-def group_codes(frame: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Dense group number of each row and the groups' key values (sorted; a missing key is its own group)."""
-    codes, uniques = [], []
-    for column in by:
-        c, u = pd.factorize(frame[column], sort=True, use_na_sentinel=False)
-        codes.append(c.astype("int64"))
-        uniques.append(u)
-    sizes = [len(u) for u in uniques]
-    combined = np.zeros(len(frame), dtype="int64")
-    for c, size in zip(codes, sizes):
-        combined = combined * size + c
-    if np.prod(sizes, dtype="float64") <= 2e7:  # dense numbering, then drop empty combinations
-        present = np.flatnonzero(np.bincount(combined, minlength=int(np.prod(sizes))))
-        dense = np.full(int(np.prod(sizes)), -1, dtype="int64")
-        dense[present] = np.arange(len(present))
-        group, labels = dense[combined], present
-    else:
-        labels, group = np.unique(combined, return_inverse=True)
-    keys = {}
-    for column, u, size in zip(reversed(by), reversed(uniques), reversed(sizes)):
-        keys[column] = u.take(labels % size)
-        labels = labels // size
-    return group, pd.DataFrame({c: keys[c] for c in by})
-
-
-def score_counts(responses: pd.DataFrame, by: list[str], metrics=METRICS, csat_top_box: int = 2,
+def score_counts(responses, by: list[str], metrics=METRICS, csat_top_box: int = 2,
                  ces_easy_from: int = 5) -> pd.DataFrame:
     """Sufficient statistics per group: NPS category counts, CSAT top-box counts, CES sums.
 
-    This is the only step that touches every response; everything else works on its small result.
-    Rows whose `by` values are missing form their own group (nothing is dropped). Each score is
-    binned once per group with an integer bincount over (group, score value): the counts of every
-    value give all the statistics, and memory stays near one column at a time. Given a
-    `cxresearch.engine.Source` instead of a frame, the engine counts (`reductions.score_counts`).
+    `responses` is a Source, a CXDataset or a responses DataFrame: one reduction
+    (`reductions.score_counts`) counts on its engine, and everything else works on the small
+    result. Rows whose `by` values are missing form their own group (nothing is dropped).
     """
-    if engine_of(responses) != "pandas":
-        from . import reductions
-
-        return reductions.score_counts(responses, by, metrics, csat_top_box=csat_top_box, ces_easy_from=ces_easy_from)
-    if by:
-        codes, out = group_codes(responses, by)
-    else:
-        codes, out = np.zeros(len(responses), dtype="int64"), pd.DataFrame(index=[0])
-    size = len(out)
-    out["responses"] = np.bincount(codes, minlength=size).astype("float64")
-    for metric in metrics:
-        low, high = SCALES[metric]
-        table = _value_counts(codes, responses[metric], low, high, size)  # groups x (NA, low..high)
-        values = np.arange(low, high + 1, dtype="float64")
-        counted = table[:, 1:]
-        if metric == "nps":
-            out["nps_promoters"] = counted[:, values >= 9].sum(axis=1)
-            out["nps_passives"] = counted[:, (values >= 7) & (values <= 8)].sum(axis=1)
-            out["nps_detractors"] = counted[:, values <= 6].sum(axis=1)
-        elif metric == "csat":
-            out["csat_top"] = counted[:, values > high - csat_top_box].sum(axis=1)
-            out["csat_n"] = counted.sum(axis=1)
-        else:
-            out["ces_sum"], out["ces_sumsq"] = counted @ values, counted @ values**2
-            out["ces_n"] = counted.sum(axis=1)
-            out["ces_easy"] = counted[:, values >= ces_easy_from].sum(axis=1)
-    return out
+    return reductions.score_counts(as_source(responses), by, metrics, csat_top_box=csat_top_box,
+                                   ces_easy_from=ces_easy_from)
 
 
-def _value_counts(codes: np.ndarray, scores: pd.Series, low: int, high: int, size: int) -> np.ndarray:
-    """Count of each score value (column 0: missing) per group, from one integer bincount."""
-    width = high - low + 2
-    values = scores.to_numpy(dtype="float64", na_value=np.nan)
-    slot = np.where(np.isnan(values), 0, values - low + 1).astype("int64")
-    if slot.size and (slot.min() < 0 or slot.max() >= width):
-        raise ValueError(f"{scores.name} has values outside {low}-{high}; validate the data first")
-    return np.bincount(codes * width + slot, minlength=size * width).reshape(size, width).astype("float64")
-
-
-def summarize(responses: pd.DataFrame, by=None, metrics=METRICS, min_n: int = DEFAULT_MIN_N,
+def summarize(responses, by=None, metrics=METRICS, min_n: int = DEFAULT_MIN_N,
               period: str | None = None, level: float = 0.95, time_column: str = "responded_at") -> pd.DataFrame:
     """One row per group with each metric, its interval and n; cells with n < `min_n` are suppressed.
 
-    `by` is any list of columns (location_id, region, channel, journey_stage, ...); `period` ('M',
-    'Q', 'Y') adds a period column from `time_column` and groups by it too. For each metric the
-    columns are `<m>` (NPS points, CSAT top-2-box share, CES mean), `<m>_ci_low`, `<m>_ci_high`,
-    `<m>_se`, `<m>_n` and `<m>_suppressed`; a suppressed value and its interval are NaN, never shown.
-    `responses` may be a `cxresearch.engine.Source`: the engine then counts, and `by` may also name
-    location columns (region, format).
+    `responses` is a Source, a CXDataset or a responses DataFrame (counted by one reduction on its
+    engine). `by` is any list of its columns (location_id, channel, journey_stage, ...) and, where
+    there is a locations table (a Source, a CXDataset), location columns (region, format); `period`
+    ('D', 'W', 'M', 'Q', 'Y') adds a period column from `time_column` and groups by it too. For each
+    metric the columns are `<m>` (NPS points, CSAT top-2-box share, CES mean), `<m>_ci_low`,
+    `<m>_ci_high`, `<m>_se`, `<m>_n` and `<m>_suppressed`; a suppressed value and its interval are
+    NaN, never shown.
     """
     by = [by] if isinstance(by, str) else list(by or [])
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; expected some of {METRICS}")
-    if engine_of(responses) != "pandas":
-        from . import reductions
-
-        counts = reductions.score_counts(responses, by, metrics, period=period, time_column=time_column)
-        return summarize_counts(counts, by + (["period"] if period is not None and "period" not in by else []),
-                                metrics, min_n, level)
-    missing = [c for c in by if c not in responses.columns and c != "period"]
-    if missing:
-        raise KeyError(f"summarize: no column(s) {missing} in responses")
-    fast = period in FAST_PERIODS
-    if period is not None:
-        label = period_ordinals(responses[time_column], period) if fast else period_of(responses[time_column], period)
-        responses = responses.assign(period=label)
-        by = by + ["period"] if "period" not in by else by
-    counts = score_counts(responses, by, metrics)
-    if period is not None and fast:  # group keys back from ordinals to Periods (a few rows, not all)
-        ordinals = counts["period"].to_numpy()
-        counts["period"] = pd.PeriodIndex.from_ordinals(np.where(ordinals == np.iinfo("int64").min,
-                                                                 pd.NaT.value, ordinals), freq=period)
-    return summarize_counts(counts, by, metrics, min_n, level)
+    counts = reductions.score_counts(as_source(responses), by, metrics, period=period, time_column=time_column)
+    return summarize_counts(counts, by + (["period"] if period is not None and "period" not in by else []),
+                            metrics, min_n, level)
 
 
 def summarize_counts(counts: pd.DataFrame, by: list[str], metrics=METRICS, min_n: int = DEFAULT_MIN_N,
@@ -425,15 +330,14 @@ def trend(responses: pd.DataFrame, metric: str = "nps", by=("location_id",), per
     `significant` is True when the interval excludes zero. Either side below `min_n` suppresses the row.
     """
     by = [by] if isinstance(by, str) else list(by or [])
-    data = add_period(responses, period, time_column)
-    available = sorted(data["period"].dropna().unique())
+    table = summarize(responses, by, [metric], min_n=0, period=period, level=level, time_column=time_column)
+    available = sorted(table["period"].dropna().unique())
     if periods is None:
         if len(available) < 2:
             raise ValueError(f"trend needs two periods of data; found {len(available)} {period} period(s)")
         earlier, later = available[-2], available[-1]
     else:
         earlier, later = (pd.Period(p, freq=period) for p in periods)
-    table = summarize(data[data["period"].isin([earlier, later])], by + ["period"], [metric], min_n=0, level=level)
     wide = _two_periods(table, by, metric, earlier, later)
     return _change_with_interval(wide, metric, min_n)
 

@@ -1,13 +1,14 @@
 """The raw-event reductions, written once in Ibis so they run where the data lives (DuckDB, Spark, a warehouse).
 
 Each function takes a `cxresearch.engine.Source` and returns a small pandas frame of sufficient
-statistics in exactly the layout of its in-memory twin: `score_counts` (metrics.score_counts),
-`revenue_sums` (inside revenue.revenue_summary), `ex_means` (revenue.location_panel),
-`first_purchases` and `customer_outcomes` (retention.customer_table) and `touchpoints`
-(journey.touchpoints). The in-memory functions call these when handed a Source, so the statistics
-downstream never know which engine counted. Integer counts are identical across engines; sums of
-money agree to floating-point rounding (the order of addition differs). What several reductions
-share (`customer_purchases`, `end_of_data`) is computed once per Source (`Source.memo`).
+statistics: `score_counts` (for metrics.summarize and compare), `revenue_sums` (revenue.revenue_summary),
+`ex_means` (revenue.location_panel), `first_purchases` and `customer_outcomes`
+(retention.customer_table), `cohort_counts` (retention.cohort_matrix) and `touchpoints`
+(journey.touchpoints). They are the only code that reads raw events: data in memory reaches them
+through `engine.as_source`, so the statistics downstream never know which engine counted. Integer
+counts are identical across engines; sums of money agree to floating-point rounding (the order of
+addition differs). What several reductions share (`customer_purchases`, `end_of_data`) is computed
+once per Source (`Source.memo`).
 
 Calendar periods are computed on the engine by truncating the (naive UTC) timestamp, and turned into
 pandas Periods only on the small result.
@@ -20,8 +21,7 @@ import pandas as pd
 
 from . import schema
 from .checks import hash64, on_duckdb, repeats
-from .engine import ROW
-from .metrics import METRICS, SCALES
+from .schema import METRICS, PASSIVE_MIN, PROMOTER_MIN, ROW, SCALES
 
 ENGINE_PERIODS = ("D", "W", "M", "Q", "Y")  # pandas periods whose Ibis truncate unit has the same name
 FIRST_PURCHASE = ("anchor_at", "anchor_location_id", "anchor_channel")
@@ -45,9 +45,9 @@ def score_counts(source, by, metrics=METRICS, period: str | None = None, time_co
         score = t[metric]
         low, high = SCALES[metric]
         if metric == "nps":
-            aggs["nps_promoters"] = _count(score >= 9)
-            aggs["nps_passives"] = _count((score >= 7) & (score <= 8))
-            aggs["nps_detractors"] = _count(score <= 6)
+            aggs["nps_promoters"] = _count(score >= PROMOTER_MIN)
+            aggs["nps_passives"] = _count((score >= PASSIVE_MIN) & (score < PROMOTER_MIN))
+            aggs["nps_detractors"] = _count(score < PASSIVE_MIN)
         elif metric == "csat":
             aggs["csat_top"] = _count(score > high - csat_top_box)
             aggs["csat_n"] = _count(score.notnull())
@@ -58,7 +58,7 @@ def score_counts(source, by, metrics=METRICS, period: str | None = None, time_co
             aggs["ces_n"] = _count(score.notnull())
             aggs["ces_easy"] = _count(score >= ces_easy_from)
     out = (t.group_by(by).aggregate(**aggs) if by else t.aggregate(**aggs)).to_pyarrow().to_pandas()
-    return _ordered(_typed_keys(out, by, period), by)
+    return _ordered(_typed_keys(source, out, by, period), by)
 
 
 def revenue_sums(source, by, period: str | None) -> pd.DataFrame:
@@ -69,14 +69,14 @@ def revenue_sums(source, by, period: str | None) -> pd.DataFrame:
     out = t.group_by(keys).aggregate(revenue=revenue.sum(), revenue_sq=(revenue * revenue).sum(),
                                      transactions=t.count().cast("float64"),
                                      customers=customer_key(source, t).nunique()).to_pyarrow().to_pandas()
-    return _ordered(_typed_keys(out, keys, period), keys)
+    return _ordered(_typed_keys(source, out, keys, period), keys)
 
 
 def ex_means(source, period: str) -> pd.DataFrame:
     """Mean employee-experience score per location and period."""
     t = _with_period(source.table("employee_experience"), period, "measured_at")
     out = t.group_by(["location_id", "period"]).aggregate(ex=t["ex_score"].mean()).to_pyarrow().to_pandas()
-    return _ordered(_typed_keys(out, ["location_id", "period"], period), ["location_id", "period"])
+    return _ordered(_typed_keys(source, out, ["location_id", "period"], period), ["location_id", "period"])
 
 
 def first_purchases(source, end=None):
@@ -129,6 +129,27 @@ def touchpoints(source) -> pd.DataFrame:
     out = out.order_by("customer_id").to_pyarrow().to_pandas()  # the engine sorts 2M ids faster than pandas
     return out.reset_index(drop=True).astype(
         {"customer_id": "str", "touchpoints": "int64", "channels": "int64"})
+
+
+# periods a cohort matrix counts in, numbered as pandas numbers its Periods (0 = the first in 1970)
+COHORT_ORDINALS = {"M": lambda at: (at.year() - 1970) * 12 + at.month() - 1,
+                   "Q": lambda at: (at.year() - 1970) * 4 + at.quarter() - 1,
+                   "Y": lambda at: at.year() - 1970}
+
+
+def cohort_counts(source, freq: str = "M") -> pd.DataFrame:
+    """Customers buying in each period, by first-purchase cohort: columns cohort and period (pandas
+    Period ordinals of `freq`, 'M', 'Q' or 'Y'), since (periods after the cohort's) and customers.
+    A customer counts once per period however often they bought in it."""
+    if freq not in COHORT_ORDINALS:
+        raise ValueError(f"cohorts are counted by M, Q or Y, not {freq!r}")
+    tx = source.table("transactions")
+    active = tx.select(_c=customer_key(source, tx), _p=COHORT_ORDINALS[freq](tx["occurred_at"]).cast("int64")).distinct()
+    first = active.group_by("_c").aggregate(cohort=active["_p"].min())
+    j = active.join(first, "_c")
+    counts = j.group_by(["cohort", (j["_p"] - j["cohort"]).name("since")]).aggregate(customers=j.count())
+    out = counts.order_by(["cohort", "since"]).to_pyarrow().to_pandas()
+    return out.astype({"cohort": "int64", "since": "int64", "customers": "int64"})
 
 
 # -- retention on the engine -------------------------------------------------------------------------
@@ -313,32 +334,28 @@ def _with_period(t, period, time_column):
 def _with_location_columns(source, t, by):
     wanted = [c for c in by if c not in t.columns and c != "period" and c in schema.LOCATIONS.names]
     missing = [c for c in by if c not in t.columns and c != "period" and c not in wanted]
-    if missing:
-        raise KeyError(f"summarize: no column(s) {missing} in responses")
+    if missing or (wanted and not source.has("locations")):
+        raise KeyError(f"summarize: no column(s) {missing or wanted} in responses"
+                       + ("" if missing else ", and no locations table to take them from (pass a dataset)"))
     if not wanted:
         return t
     loc = source.table("locations").select("location_id", *wanted).rename(_loc="location_id")
     return t.left_join(loc, t["location_id"] == loc["_loc"]).drop("_loc")
 
 
-def _typed_keys(out: pd.DataFrame, keys, period) -> pd.DataFrame:
-    """Engine keys in the dtypes the in-memory path gives: categories, str ids, pandas Periods."""
+def _typed_keys(source, out: pd.DataFrame, keys, period) -> pd.DataFrame:
+    """Engine keys in the dtypes of the tables: categories, str ids (or a frame's own dtype for a
+    Source over frames), pandas Periods."""
     for key in keys:
         if key == "period":
             stamps = pd.to_datetime(out[key])
             out[key] = pd.PeriodIndex(stamps.dt.to_period(period)) if len(out) else pd.PeriodIndex([], freq=period)
             continue
-        column = _schema_column(key)
-        out[key] = out[key].astype(column.dtype if column is not None else "str")
+        try:
+            out[key] = out[key].astype(source.key_dtype(key))
+        except (TypeError, ValueError):  # (a frame's integer key with a missing group stays as counted)
+            pass
     return out
-
-
-def _schema_column(name):
-    for table in ("responses", "transactions", "locations"):
-        spec = schema.TABLES[table]
-        if spec.known(name):
-            return spec.column(name)
-    return None
 
 
 def _ordered(out: pd.DataFrame, keys) -> pd.DataFrame:

@@ -15,6 +15,13 @@ CHANNELS = ("in_store", "phone", "email", "web", "app", "social", "review")
 JOURNEY_STAGES = ("aware", "appeal", "ask", "act", "advocate")  # Kotler's 5A path, in order
 ATTRIBUTE_PREFIX = "attr_"  # responses.attr_<name>: 1-5 attribute ratings (staff, speed, ...)
 
+# The CX scores every measure knows, their scales, and the NPS categories: said once, here.
+METRICS = ("nps", "csat", "ces")
+SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+PROMOTER_MIN = 9  # NPS 9-10: promoters
+PASSIVE_MIN = 7  # NPS 7-8: passives; 0-6: detractors
+ROW = "_row"  # 1-based record number in the source, carried by every engine table
+
 # Kinds of column and the pandas dtype each is stored as after ingest.
 DTYPES = {
     "id": "str",
@@ -125,13 +132,13 @@ RESPONSES = Table(
         Column("channel", "category", categories=CHANNELS, description="Touchpoint the response is about."),
         Column("journey_stage", "category", categories=JOURNEY_STAGES, ordered=True,
                description="Kotler 5A stage: aware, appeal, ask, act, advocate."),
-        Column("nps", "score", low=0, high=10, description="Likelihood to recommend, 0-10."),
-        Column("csat", "score", low=1, high=5, description="Satisfaction, 1-5."),
-        Column("ces", "score", low=1, high=7, description="Customer effort (ease), 1-7; higher is easier."),
+        Column("nps", "score", low=SCALES["nps"][0], high=SCALES["nps"][1], description="Likelihood to recommend, 0-10."),
+        Column("csat", "score", low=SCALES["csat"][0], high=SCALES["csat"][1], description="Satisfaction, 1-5."),
+        Column("ces", "score", low=SCALES["ces"][0], high=SCALES["ces"][1], description="Customer effort (ease), 1-7; higher is easier."),
         Column("comment", "text", description="Free-text comment."),
     ),
     prefixed=Column(ATTRIBUTE_PREFIX, "score", low=1, high=5, description="Attribute rating, 1-5."),
-    score_columns=("nps", "csat", "ces"),
+    score_columns=METRICS,
 )
 
 TRANSACTIONS = Table(

@@ -66,3 +66,21 @@ def fixtures() -> Path:
 
 def frame_equal(left: pd.DataFrame, right: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(left.reset_index(drop=True), right.reset_index(drop=True))
+
+
+def as_duckdb_file(folder: Path) -> Path:
+    """The folder's tables stored in a DuckDB file beside it (CSV as text, Parquet as typed), one
+    base table each: the same raw rows, read by the engine's other reader."""
+    import duckdb
+
+    file = folder.parent / f"{folder.name}.duckdb"
+    file.unlink(missing_ok=True)
+    with duckdb.connect(str(file)) as con:
+        for path in sorted(folder.iterdir()):
+            name, suffix = path.name.split(".", 1)
+            if suffix == "csv":
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv('{path}', all_varchar = true, "
+                            "header = true, nullstr = '')")
+            elif suffix == "parquet":
+                con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{path}')")
+    return file

@@ -1,4 +1,8 @@
-"""Nothing is silently lost: on any input, every row read is accepted or rejected, exactly once."""
+"""Nothing is silently lost: on any input, every row read is accepted or rejected, exactly once.
+
+The property tests run the one validation path twice per example: on the CSV folder (an embedded
+DuckDB, as `load_dataset` reads it) and on the same raw tables stored as text in a DuckDB file.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,8 @@ from hypothesis import strategies as st
 
 import cxresearch as cx
 from cxresearch import schema
-from cxresearch.validate import validate_table
 
-from .conftest import write_brand
+from .conftest import as_duckdb_file, write_brand
 
 LOCATION_IDS = ["L1", "L2", "L3"]
 # Cells a messy export really contains: good values, blanks, junk, out-of-range and odd spacing.
@@ -32,8 +35,15 @@ transaction_rows = st.fixed_dictionaries({
     "location_id": locations, "occurred_at": stamps, "revenue": revenues})
 
 
-def known_locations():
-    return {"locations": pd.Series(LOCATION_IDS, dtype="str")}
+def loaded_both_ways(folder, table: str, raw: pd.DataFrame):
+    """`table` written as CSV beside three known locations, loaded from the folder and from a
+    DuckDB file: [(accepted, rejects), ...]."""
+    tables = {"customers": None, "responses": None, "transactions": None} | {table: raw.to_csv(index=False)}
+    write_brand(folder, locations="location_id\nL1\nL2\nL3\n", **tables)
+    from_folder = cx.load_dataset(folder)
+    with cx.connect(f"duckdb://{as_duckdb_file(folder)}") as source:
+        from_file = source.to_dataset()
+    return [(ds.table(table), ds.rejects[ds.rejects["table"] == table]) for ds in (from_folder, from_file)]
 
 
 def check_accounted(raw: pd.DataFrame, accepted: pd.DataFrame, rejects: pd.DataFrame, table: str) -> None:
@@ -53,12 +63,20 @@ def check_accounted(raw: pd.DataFrame, accepted: pd.DataFrame, rejects: pd.DataF
                 assert (values <= col.high).all()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = settings(max_examples=25, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+@EXAMPLES
 @given(st.lists(response_rows, min_size=0, max_size=25))
-def test_responses_every_row_accepted_or_rejected_once(rows):
+def test_responses_every_row_accepted_or_rejected_once(tmp_path_factory, rows):
     raw = pd.DataFrame(rows, columns=["response_id", "location_id", "responded_at", "channel", "nps", "csat", "ces"],
                        dtype="str")
-    accepted, rejects = validate_table(raw, "responses", "responses.csv", known_locations())
+    for accepted, rejects in loaded_both_ways(tmp_path_factory.mktemp("r"), "responses", raw):
+        check_responses(raw, accepted, rejects)
+
+
+def check_responses(raw, accepted, rejects):
     check_accounted(raw, accepted, rejects, "responses")
     assert accepted[["nps", "csat", "ces"]].notna().any(axis=1).all()
     good_rows = sorted(set(range(1, len(raw) + 1)) - set(rejects["row"]))
@@ -68,17 +86,17 @@ def test_responses_every_row_accepted_or_rejected_once(rows):
     assert (accepted["response_id"] == source["response_id"].str.strip()).all()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@EXAMPLES
 @given(st.lists(transaction_rows, min_size=0, max_size=25))
-def test_transactions_every_row_accepted_or_rejected_once(rows):
+def test_transactions_every_row_accepted_or_rejected_once(tmp_path_factory, rows):
     raw = pd.DataFrame(rows, columns=["transaction_id", "customer_id", "location_id", "occurred_at", "revenue"],
                        dtype="str")
-    accepted, rejects = validate_table(raw, "transactions", "transactions.csv", known_locations())
-    check_accounted(raw, accepted, rejects, "transactions")
-    assert np.isfinite(accepted["revenue"]).all()
+    for accepted, rejects in loaded_both_ways(tmp_path_factory.mktemp("t"), "transactions", raw):
+        check_accounted(raw, accepted, rejects, "transactions")
+        assert np.isfinite(accepted["revenue"]).all()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(response_rows, min_size=1, max_size=15), st.lists(transaction_rows, min_size=1, max_size=15))
 def test_load_dataset_balances_on_messy_files(tmp_path_factory, responses, transactions):
     folder = tmp_path_factory.mktemp("messy")

@@ -40,9 +40,9 @@ def test_naive_timestamps_use_the_mapping_timezone(tmp_path):
 
 
 @pytest.mark.parametrize("timezone", ["UTC", "Europe/Berlin"])
-def test_offsets_and_fractions_pandas_reads_its_own_way_do_not_stop_the_load(tmp_path, timezone):
-    """'+02' and 'z' offsets (missed by the suffix test, found by pandas among naive times) and
-    nanoseconds (finer than the stored microseconds) once raised instead of being read."""
+def test_offsets_lower_case_and_fractions_are_read(tmp_path, timezone):
+    """'+02' and lower-case 'z' offsets (RFC 3339 allows lower case) are honoured whatever the time
+    zone, nanoseconds are floored to the stored microseconds, and a time without an offset is local."""
     folder = write_brand(tmp_path / "b", transactions=None)
     (folder / "responses.csv").write_text(
         "response_id,location_id,responded_at,nps\n"
@@ -52,6 +52,41 @@ def test_offsets_and_fractions_pandas_reads_its_own_way_do_not_stop_the_load(tmp
     local = pd.Timestamp("2024-01-05 10:00", tz=timezone).tz_convert("UTC")
     assert stamps == [pd.Timestamp("2024-01-05 08:00", tz="UTC"), pd.Timestamp("2024-01-05 10:00", tz="UTC"),
                       pd.Timestamp("2024-01-05 10:00:00.123456", tz="UTC"), local]
+
+
+def test_local_times_in_the_hours_clocks_repeat_or_skip_are_read_one_way(tmp_path):
+    """Europe/Berlin: 02:30 on 27 Oct 2024 happened twice (the first, daylight-saving one is taken);
+    02:30 on 31 Mar 2024 never happened (it moves forward by the hour skipped, to 03:30 CEST)."""
+    folder = write_brand(tmp_path / "b", transactions=None)
+    (folder / "responses.csv").write_text("response_id,location_id,responded_at,nps\n"
+                                          "R1,L1,2024-10-27 02:30:00,9\nR2,L1,2024-03-31 02:30:00,9\n"
+                                          "R3,L1,2024-07-01 12:00:00,9\nR4,L1,2024-12-01 12:00:00,9\n")
+    stamps = cx.load_dataset(folder, mapping={"timezone": "Europe/Berlin"}).responses["responded_at"].tolist()
+    assert stamps == [pd.Timestamp(t, tz="UTC") for t in ("2024-10-27 00:30", "2024-03-31 01:30",
+                                                           "2024-07-01 10:00", "2024-12-01 11:00")]
+
+
+def test_typed_naive_times_are_local_in_the_mapping_timezone(tmp_path):
+    folder = write_brand(tmp_path / "b", transactions=None, responses=None)
+    pd.DataFrame({"response_id": ["R1"], "location_id": ["L1"], "nps": [9],
+                  "responded_at": [pd.Timestamp("2024-07-01 12:00")]}).to_parquet(folder / "responses.parquet")
+    ds = cx.load_dataset(folder, mapping={"timezone": "America/New_York"})
+    assert ds.responses["responded_at"].tolist() == [pd.Timestamp("2024-07-01 16:00", tz="UTC")]
+
+
+def test_dates_that_are_not_iso_need_a_date_format(tmp_path):
+    """01/02/2024 is 1 February in Berlin and 2 January in Boston: without a date_format it is not
+    guessed but rejected, with a reason that says what to do; with one it is read as told."""
+    folder = write_brand(tmp_path / "b", transactions=None)
+    (folder / "responses.csv").write_text("response_id,location_id,responded_at,nps\nR1,L1,01/02/2024 10:00,9\n")
+    rejects = cx.load_dataset(folder).rejects
+    assert rejects["reason"].tolist() == [
+        "responded_at is not an ISO 8601 timestamp (for other forms, give the mapping a date_format)"]
+    day_first = {"timezone": "Europe/Berlin", "responses": {"date_format": "%d/%m/%Y %H:%M"}}
+    assert cx.load_dataset(folder, day_first).responses["responded_at"].tolist() == [
+        pd.Timestamp("2024-02-01 09:00", tz="UTC")]
+    bad = cx.load_dataset(folder, {"responses": {"date_format": "%Y-%m-%d"}}).rejects
+    assert bad["reason"].tolist() == ["responded_at is not a valid timestamp"]
 
 
 @pytest.mark.parametrize("table,row,column,reason", [
@@ -65,7 +100,7 @@ def test_offsets_and_fractions_pandas_reads_its_own_way_do_not_stop_the_load(tmp
     ("responses", "R9,L1,2024-01-05,C1,in_store,act,,,,4,,", "nps,csat,ces",
      "no score: needs at least one of nps, csat, ces"),
     ("responses", "R9,L1,yesterday-ish,C1,in_store,act,9,,,,,", "responded_at",
-     "responded_at is not a valid timestamp"),
+     "responded_at is not an ISO 8601 timestamp (for other forms, give the mapping a date_format)"),
     ("responses", "R9,L1,,C1,in_store,act,9,,,,,", "responded_at", "missing responded_at"),
     ("responses", "R9,L7,2024-01-05,C1,in_store,act,9,,,,,", "location_id", "unknown location_id"),
     ("responses", "R9,L1,2024-01-05,C99,in_store,act,9,,,,,", "customer_id", "unknown customer_id"),
@@ -79,7 +114,8 @@ def test_offsets_and_fractions_pandas_reads_its_own_way_do_not_stop_the_load(tmp
     ("transactions", "T9,C1,L1,2024-01-01,$12,in_store", "revenue", "revenue is not a number"),
     ("transactions", "T9,C1,L1,2024-01-01,,in_store", "revenue", "missing revenue"),
     ("transactions", "T9,C1,L1,2024-01-01,inf,in_store", "revenue", "revenue is not a finite number"),
-    ("transactions", "T9,C1,L1,31/31/2024,5,in_store", "occurred_at", "occurred_at is not a valid timestamp"),
+    ("transactions", "T9,C1,L1,31/31/2024,5,in_store", "occurred_at",
+     "occurred_at is not an ISO 8601 timestamp (for other forms, give the mapping a date_format)"),
     ("transactions", "T9,C1,L8,2024-01-01,5,in_store", "location_id", "unknown location_id"),
     ("transactions", "T9,C77,L1,2024-01-01,5,in_store", "customer_id", "unknown customer_id"),
     ("transactions", "T1,C1,L1,2024-01-01,5,in_store", "transaction_id", "duplicate transaction_id"),
