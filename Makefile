@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 reports: $(STAMP)
 	$(BIN)/cxresearch run --data $(DATA)
 
-## The whole test suite: library tests, nbval over the notebooks, and a headless-browser check.
+## The whole test suite: lint, library tests, nbval over the notebooks, and a headless-browser check.
 test: $(STAMP) browser
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 ## Headless Chromium for the browser test: installed from Debian's packages when missing and

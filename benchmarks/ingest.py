@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from _memory import reset_peak, status_mib
 
 import cxresearch as cx
-from _memory import reset_peak, status_mib
 from cxresearch import schema, synth
 
 CACHE = Path(__file__).parent / "_data"

@@ -29,7 +29,6 @@ import pandas as pd
 import cxresearch as cx
 from cxresearch import models, retention
 
-
 MODELS = ("retention", "revenue", "ex")
 
 

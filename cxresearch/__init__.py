@@ -37,6 +37,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = ["CXDataset", "IngestError", "MappingError", "Source", "ces", "compare", "connect", "csat", "journey", "load_dataset", "metrics",
-           "models", "nps", "proportion", "read_qualtrics", "retention", "revenue", "schema", "summarize", "synth", "trend",
-           "__version__"]
+__all__ = ["CXDataset", "IngestError", "MappingError", "Source", "ces", "compare", "connect", "csat", "journey",
+           "load_dataset", "metrics", "models", "nps", "proportion", "read_qualtrics", "retention", "revenue", "schema",
+           "summarize", "synth", "trend", "__version__"]

@@ -287,7 +287,7 @@ def _parsed(raw, columns: dict, options: dict, csv: bool, engine: str):
     t = t.mutate(**{f"_s_{name}": _stripped_where(t[f"_e_{name}"], t[f"_v_{name}"])
                     for name in columns if f"_e_{name}" in t.columns})
     parsed = {}
-    for name, col in columns.items():
+    for col in columns.values():
         parsed.update(parse_timestamp(t, col, engine, options) if col.kind == "timestamp"
                       else PARSE[col.kind](t, col, engine))
     return t.mutate(**parsed)

@@ -12,10 +12,10 @@ A `Source` checks every table on the engine with the ingest rules, written once 
 collected into memory to validate it. This is the only validation path: `load_dataset` is
 `connect` on an embedded DuckDB with the tables fetched into pandas, and data already in memory (a
 CXDataset, a DataFrame) is registered in an embedded DuckDB (`as_source`) so that every reduction
-runs the same code on it. (On DuckDB, typed Parquet files and the tables of a
-DuckDB file are read in place; only the rows that checking rejected or cleaned are stored.) The raw-event reductions (`cxresearch.reductions`) run
-there too and return small pandas frames of sufficient statistics, so `metrics`, `compare`,
-`models` and the notebooks receive the same numbers whatever the engine. The small tables
+runs the same code on it. (On DuckDB, typed Parquet files and the tables of a DuckDB file are read
+in place; only the rows that checking rejected or cleaned are stored.) The raw-event reductions
+(`cxresearch.reductions`) run there too and return small pandas frames of sufficient statistics,
+so `metrics`, `compare`, `models` and the notebooks receive the same numbers whatever the engine. The small tables
 (locations, customers, employee experience) and the responses are fetched on first use, as the
 row-level statistics (key drivers, ICC) need them; transactions, the big table, never need to be.
 
@@ -162,8 +162,7 @@ def as_source(data, table: str = "responses") -> Source:
         key = tuple((id(data.table(name)), len(data.table(name))) for name in schema.TABLE_ORDER)
         cached = data.__dict__.get("_source")
         if cached is None or cached[0] != key:
-            tables = {name: data.table(name) for name in schema.TABLE_ORDER
-                      if name == "locations" or len(data.table(name))}
+            tables = {name: data.table(name) for name in schema.TABLE_ORDER}
             cached = (key, frames_source(tables, data.rejects, dict(data.read), dict(data.sources),
                                          dict(data.ignored_columns)))
             data.__dict__["_source"] = cached
@@ -237,6 +236,7 @@ class Source:
                  ignored_columns: dict[str, list[str]], on_close=None, materialize=None, frames=None):
         self.con, self.engine = con, engine
         self._frames = frames or {}  # the in-memory tables a Source over frames was made from
+        self.in_memory = frames is not None  # registered from memory, not checked here
         self._materialize, self._cached, self._memos = materialize, 0, {}
         self._accepted, self.rejects_table = accepted, rejects
         self.read, self.sources, self.ignored_columns = read, sources, ignored_columns

@@ -10,7 +10,7 @@ Intervals (docs/design.md, statistical conventions):
   interval of Rocks (2016): add 0.75 promoter, 1.5 passive and 0.75 detractor pseudo-responses
   (n + 3), compute the Wald interval on those shares, and clip to [-100, 100]. It stays inside the
   scale and keeps close to nominal coverage down to n of about 10, where the plain Wald interval
-  collapses to a point for samples that are all promoters. `se` is the plain one of DESIGN.md,
+  collapses to a point for samples that are all promoters. `se` is the plain one of docs/design.md,
   100 * sqrt((pP + pD - (pP - pD)^2) / n).
 - Proportions (CSAT top-2-box, the share of easy CES, retention rates): Wilson score interval.
 - Means (CES on 1-7): t interval.
@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-
 from scipy import stats
 
 from . import reductions

@@ -1,14 +1,15 @@
 """Models that link CX to outcomes, each returning an `Effect`: the headline in business units with
 its 95% interval, n, the method and the caveats in plain words, and `.summary()` for the analyst.
 
-All links are observational (DESIGN.md): the models adjust for location mix, use within-location
+All links are observational (docs/design.md): the models adjust for location mix, use within-location
 variation where the data allow, cluster standard errors by location, and say so next to the number.
 
 - `retention_effect`: customer-level binomial GLM of retained-within-horizon on the NPS group at the
   anchor plus region, format, channel and segment, with the NPS-group effect allowed to differ by each
   of them (group x covariate interactions), fitted on counts per cell (identical to the customer-level
   logit because every regressor is categorical), standard errors clustered by location; headline =
-  average marginal effect promoter vs detractor in percentage points (delta method). `survival_check` is the Cox cross-check that also uses censored customers.
+  average marginal effect promoter vs detractor in percentage points (delta method).
+  `survival_check` is the Cox cross-check that also uses censored customers.
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ def _fit_retention(table: pd.DataFrame, covariates, cluster: str, level: float) 
     gap, se = _ame_gap(model, x, cells["size"].to_numpy(dtype=float), interactions)
     z = mx.z_value(level)
     n = {"customers": int(len(data)), "locations": int(data[cluster].nunique()),
-         "censored_excluded": int(table["retained"].isna().sum()), "without_score": int((table["retained"].notna() & table["nps"].isna()).sum())}
+         "censored_excluded": int(table["retained"].isna().sum()),
+         "without_score": int((table["retained"].notna() & table["nps"].isna()).sum())}
     varying = sorted({column.split("=")[0] for _, column in interactions})
     return Effect(
         name="Retention gap, promoters vs detractors", estimate=100 * gap, se=100 * se,
@@ -692,14 +694,20 @@ def what_if(dataset, revenue: Effect, retention: Effect, scenario="median", peri
     changed = gain > 0
     total = {"locations_changed": int(changed.sum()), "mean_nps_gain": float(gain[changed].mean()) if changed.any() else 0.0,
              "revenue_gain": float(table["revenue_gain"].sum()),
-             "revenue_gain_ci_low": float(np.quantile(total_rev, a)), "revenue_gain_ci_high": float(np.quantile(total_rev, 1 - a)),
+             "revenue_gain_ci_low": float(np.quantile(total_rev, a)),
+             "revenue_gain_ci_high": float(np.quantile(total_rev, 1 - a)),
              "revenue_base": float(table["revenue"].sum()),
              "retained_gain": float(table["retained_gain"].sum()),
-             "retained_gain_ci_low": float(np.quantile(total_ret, a)), "retained_gain_ci_high": float(np.quantile(total_ret, 1 - a))}
+             "retained_gain_ci_low": float(np.quantile(total_ret, a)),
+             "retained_gain_ci_high": float(np.quantile(total_ret, 1 - a))}
     assumptions = ("Assumes the within-location links estimated from past data hold when NPS changes, and that an "
                    "NPS gain comes from detractors becoming promoters; per period, on recent baselines.")
-    label = {"median": "Raise every location below the brand median NPS to the median"}.get(scenario) if isinstance(scenario, str) \
-        else (f"Every location +{scenario:g} NPS points" if not isinstance(scenario, dict) else "Custom NPS targets")
+    if isinstance(scenario, str):
+        label = {"median": "Raise every location below the brand median NPS to the median"}.get(scenario)
+    elif isinstance(scenario, dict):
+        label = "Custom NPS targets"
+    else:
+        label = f"Every location +{scenario:g} NPS points"
     return WhatIf(scenario=label, locations=_largest_gain_first(table),
                   total=total, assumptions=assumptions, level=level)
 

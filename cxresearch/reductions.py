@@ -166,6 +166,8 @@ def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_
         anchors = first_purchases(source, end)
         key = "customer_id"
     else:
+        if not source.has("responses"):
+            raise ValueError("customer_table with anchor='response' needs responses; the dataset has none")
         r = source.table("responses")
         known = tx.select("customer_id").distinct()
         r = r.filter(r["customer_id"].notnull() & (r["responded_at"] <= ibis.literal(end))
@@ -175,8 +177,10 @@ def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_
                                         csat=r["csat"], ces=r["ces"], _anchor_row=r[ROW]))
         key = "_anchor_row"
     facts = _join_outcomes(source, tx, anchors, key, horizon_days)
-    if anchor == "first_purchase":
+    if anchor == "first_purchase" and source.has("responses"):
         facts = _attach_first_scores(source, source.cache(facts), score_window_days)
+    elif anchor == "first_purchase":  # a brand with purchases and no survey: no scores to attach
+        facts = facts.mutate(nps=ibis.null("int8"), csat=ibis.null("int8"), ces=ibis.null("int8"))
     out = _with_context(source, facts).order_by(key)  # one row per key
     out = out.to_pyarrow().to_pandas().reset_index(drop=True)
     return out.drop(columns=[c for c in ("_anchor_row",) if c in out])
@@ -266,8 +270,8 @@ def customer_key(source, t):
 
 
 def _customer_hash_is_exact(source) -> bool:
-    def build():
-        if source.engine != "duckdb" or not source.has("customers"):
+    def build():  # (data in memory was not reference-checked here: its ids are used as they are)
+        if source.engine != "duckdb" or not source.has("customers") or source.in_memory:
             return False
         c = source.table("customers")  # accepted: the ids are distinct and present
         return not repeats(hash64(c["customer_id"])).execute()

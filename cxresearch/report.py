@@ -89,9 +89,12 @@ def _format(fmt: str, value) -> str:
 
 def brand_sentence(summary_row: pd.Series) -> str:
     """The brand's NPS, CSAT and CES with intervals in one sentence."""
-    return (f"Brand NPS is **{with_interval(summary_row['nps'], summary_row['nps_ci_low'], summary_row['nps_ci_high'], signed=True, n=int(summary_row['nps_n']))}**; "
-            f"CSAT (share satisfied, 4–5 of 5) is **{with_interval(summary_row['csat'], summary_row['csat_ci_low'], summary_row['csat_ci_high'], percent=True)}**; "
-            f"customer effort averages **{with_interval(summary_row['ces'], summary_row['ces_ci_low'], summary_row['ces_ci_high'], digits=2)}** on 1–7 (higher is easier).")
+    row = summary_row
+    nps = with_interval(row["nps"], row["nps_ci_low"], row["nps_ci_high"], signed=True, n=int(row["nps_n"]))
+    csat = with_interval(row["csat"], row["csat_ci_low"], row["csat_ci_high"], percent=True)
+    ces = with_interval(row["ces"], row["ces_ci_low"], row["ces_ci_high"], digits=2)
+    return (f"Brand NPS is **{nps}**; CSAT (share satisfied, 4–5 of 5) is **{csat}**; "
+            f"customer effort averages **{ces}** on 1–7 (higher is easier).")
 
 
 def actions(scorecard: pd.DataFrame, retention=None, revenue=None, drivers: pd.DataFrame | None = None,
@@ -125,7 +128,8 @@ def actions(scorecard: pd.DataFrame, retention=None, revenue=None, drivers: pd.D
                        f"(95% CI {number(revenue.ci_low, 1, signed=True)}% to {number(revenue.ci_high, 1, signed=True)}%).")
     if consistency is not None and pd.notna(consistency.get("icc")):
         share = (f"{number(consistency['icc'], 1, percent=True)} of the variation in NPS lies between locations "
-                 f"(95% CI {number(consistency['ci_low'], 1, percent=True)} to {number(consistency['ci_high'], 1, percent=True)})")
+                 f"(95% CI {number(consistency['ci_low'], 1, percent=True)} to "
+                 f"{number(consistency['ci_high'], 1, percent=True)})")
         if consistency["ci_low"] > CONSISTENT_ICC:
             out.append(f"Standardize the experience: {share}; share what the best locations do.")
         else:

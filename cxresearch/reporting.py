@@ -137,7 +137,7 @@ def _fan_out_locations(fan: dict, override, dataset, params) -> list[str]:
     raise ConfigError(f"fan_out locations must be 'all', a list of ids or {{below_funnel: N}}; got {which!r}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def declared_parameters(notebook: str) -> dict:
     """The parameters a notebook declares (papermill's inspection), read once per notebook per process:
     a fan-out of 60 deep dives asks for the same notebook 60 times."""
@@ -222,7 +222,7 @@ def run(config_path="reports.yaml", data=None, out=None, workers: int | None = N
     base = Path(config["_base"])
     data = resolve(data, Path.cwd()) if data else resolve(config.get("data", "data/sample"), base)
     out = (Path(out) if out else base / config.get("out", "reports")).resolve()
-    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
     staging = out / f".tmp-{run_id}"
     dataset = connect(data, mapping=config.get("mapping"))
     jobs = plan(config, only, locations, dataset)
@@ -345,7 +345,7 @@ def _inputs(data: str) -> list[dict]:
 
 
 def _manifest(run_id, config, data, jobs, seconds, retry_of) -> dict:
-    return {"run_id": run_id, "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    return {"run_id": run_id, "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "package_version": __version__, "git_commit": _git_commit(Path(config["_base"])),
             "retry_of": retry_of, "duration_s": round(seconds, 1), "data": data, "inputs": _inputs(data),
             "config": {k: v for k, v in config.items() if not k.startswith("_")},
@@ -368,7 +368,8 @@ def _index_html(manifest: dict) -> str:
 td,th{{padding:.35rem .6rem;border-bottom:1px solid #ddd;text-align:left}} .ok{{color:#1b7837;font-weight:bold}}
 .failed{{color:#c51b7d;font-weight:bold}} .error{{color:#c51b7d;font-size:.85em}}</style></head>
 <body><h1>Customer-experience reports</h1>
-<p>Run <b>{html.escape(manifest['run_id'])}</b>, {html.escape(manifest['created_utc'])}; cxresearch {html.escape(manifest['package_version'])};
+<p>Run <b>{html.escape(manifest['run_id'])}</b>, {html.escape(manifest['created_utc'])};
+cxresearch {html.escape(manifest['package_version'])};
 data {html.escape(Path(manifest['data']).name)}; {ok} of {len(manifest['notebooks'])} reports ok.
 Start with the executive summary. Details of the run: <a href="manifest.json">manifest.json</a>.</p>
 <table><thead><tr><th>Report</th><th>Status</th><th>Time</th><th>Executed notebook</th></tr></thead>

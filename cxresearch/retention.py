@@ -1,6 +1,6 @@
 """Retention outcomes: one row per customer (or per response) with its anchor, CX score and fate.
 
-Retention is "another purchase within H days of the anchor event" (DESIGN.md). A customer whose
+Retention is "another purchase within H days of the anchor event" (docs/design.md). A customer whose
 H-day window runs past the end of the data is *censored*: `retained` is missing (<NA>) and rates
 leave the row out; it is never counted as lost. This holds even for a customer who has already come
 back: counting early returners from unfinished windows while leaving out those who have not returned
@@ -132,7 +132,8 @@ def retention_rates(table: pd.DataFrame, by=("anchor_location_id",), period: str
     known = data["retained"].notna()
     parts = pd.DataFrame({"retained": data["retained"].fillna(False).astype("float64"), "n": known.astype("float64"),
                           "censored": data["censored"].astype("float64")})
-    grouped = parts.groupby([data[c] for c in by], observed=True, dropna=False).sum().reset_index() if by else parts.sum().to_frame().T
+    grouped = (parts.groupby([data[c] for c in by], observed=True, dropna=False).sum().reset_index() if by
+               else parts.sum().to_frame().T)
     est = mx.proportion_from_counts(grouped["retained"], grouped["n"], level)
     suppressed = est["n"] < min_n
     out = grouped[by].copy() if by else pd.DataFrame(index=grouped.index)

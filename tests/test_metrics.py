@@ -11,7 +11,6 @@ from statsmodels.stats.proportion import proportion_confint
 
 import cxresearch.metrics as m
 
-
 # --- worked numbers ---------------------------------------------------------------------------------
 
 def test_nps_worked_example():

@@ -132,3 +132,18 @@ def test_revenue_summary(small):
     # t interval of (20, 5): mean 12.5, sd 10.607, se 7.5, t(.975,1) = 12.706 -> clipped at 0 below
     assert l2q1["aov_ci_high"] == pytest.approx(12.5 + 12.7062 * 7.5, abs=1e-3) and l2q1["aov_ci_low"] == 0
     assert out["revenue"].sum() == small.transactions["revenue"].sum()
+
+
+def test_a_brand_without_surveys_still_has_its_customer_table(tmp_path):
+    """Purchases alone (an accepted kind of export) give outcomes with missing scores, on the engine
+    and in memory, not a KeyError for the absent responses table."""
+    from .conftest import write_brand
+
+    folder = write_brand(tmp_path / "b", responses=None)
+    dataset = cx.load_dataset(folder)
+    with cx.connect(folder) as source:
+        on_engine = rt.customer_table(source)
+        with pytest.raises(ValueError, match="needs responses"):
+            rt.customer_table(source, anchor="response")
+    pd.testing.assert_frame_equal(on_engine, rt.customer_table(dataset))
+    assert on_engine["nps"].isna().all() and on_engine["purchases"].tolist() == [2, 1, 1]
