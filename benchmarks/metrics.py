@@ -76,7 +76,7 @@ def reset_peak() -> None:
 
 
 def step_summarize(args) -> int:
-    import cxresearch.metrics as m
+    import cxresearch.measures.metrics as m
     responses = pd.read_parquet(args.path)
     reset_peak()
     started = time.perf_counter()
@@ -85,7 +85,7 @@ def step_summarize(args) -> int:
 
 
 def step_summarize_baseline(args) -> int:
-    import cxresearch.metrics as m
+    import cxresearch.measures.metrics as m
     responses = pd.read_parquet(args.path)
     reset_peak()
     started = time.perf_counter()

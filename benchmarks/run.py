@@ -21,7 +21,7 @@ import nbformat
 import papermill as pm
 from nbformat.v4 import new_code_cell, new_notebook
 
-from cxresearch import reporting
+from cxresearch.reports import runner as reporting
 
 ROOT = Path(__file__).resolve().parents[1]
 

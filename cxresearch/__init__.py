@@ -4,31 +4,32 @@
     ds = cx.load_dataset("data/sample")     # validated tables + rejects, in memory
     ds.accounting()                         # read = accepted + rejected, per table
     src = cx.connect("data/sample")         # the same, validated and reduced on DuckDB (or Spark)
+    cx.summarize(src, by="region")          # NPS, CSAT, CES with intervals, suppressed below min_n
 
-Modules, in the order data flows: schema (the data model), ingest / validate / mapping /
-qualtrics (read and validate exports), synth (a synthetic brand with a published truth), metrics
-(NPS, CSAT, CES with intervals), compare (shrinkage, funnel limits, ICC), retention and revenue
-(outcomes per customer and location), journey (channels, the 5A funnel, CX maturity).
+Subpackages, in the order data flows (docs/design.md): `schema` (the data model), `io` (exports,
+mappings, the in-memory dataset), `engine` (the one validation and the raw-event reductions, on
+DuckDB, Spark or a warehouse), `measures` (metrics, compare, retention, revenue, journey,
+scorecard), `models` (CX -> retention and revenue, drivers, what-if), `reports` (brand results,
+prose, plots, the runner) and `synth` (a synthetic brand with a published truth).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import compare, journey, metrics, models, retention, revenue, schema, synth
-from .dataset import CXDataset
-from .engine import Source, connect, load_dataset, read_qualtrics
-from .ingest import IngestError
-from .mapping import MappingError
-from .metrics import ces, csat, nps, proportion, summarize, trend
+from cxresearch import engine, io, measures, models, schema, synth
+from cxresearch.engine import Source, as_source, connect, load_dataset, read_qualtrics
+from cxresearch.io import CXDataset, IngestError, MappingError
+from cxresearch.measures import compare, journey, metrics, retention, revenue, scorecard
+from cxresearch.measures.metrics import ces, csat, nps, proportion, summarize, trend
 
-LAZY_MODULES = ("brand", "plots", "report", "reporting", "scorecard")  # heavy imports (matplotlib, nbconvert)
+LAZY = {"reports": "cxresearch.reports", "plots": "cxresearch.reports.plots"}  # matplotlib, nbconvert: on first use
 
 
 def __getattr__(name):
-    """Import the presentation modules on first use, so `import cxresearch` stays quick for the CLI."""
-    if name in LAZY_MODULES:
+    """Import the report modules on first use, so `import cxresearch` stays quick for the command line."""
+    if name in LAZY:
         import importlib
 
-        return importlib.import_module(f".{name}", __name__)
+        return importlib.import_module(LAZY[name])
     raise AttributeError(f"module 'cxresearch' has no attribute {name!r}")
 
 
@@ -37,6 +38,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = ["CXDataset", "IngestError", "MappingError", "Source", "ces", "compare", "connect", "csat", "journey",
-           "load_dataset", "metrics", "models", "nps", "proportion", "read_qualtrics", "retention", "revenue", "schema",
-           "summarize", "synth", "trend", "__version__"]
+__all__ = ["CXDataset", "IngestError", "MappingError", "Source", "as_source", "ces", "compare", "connect", "csat",
+           "engine", "io", "journey", "load_dataset", "measures", "metrics", "models", "nps", "proportion",
+           "read_qualtrics", "retention", "revenue", "schema", "scorecard", "summarize", "synth", "trend",
+           "__version__"]

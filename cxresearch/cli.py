@@ -16,10 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
-from .engine import connect
-from .ingest import IngestError
-from .mapping import MappingError
+from cxresearch import __version__
+from cxresearch.engine import connect
+from cxresearch.io import IngestError, MappingError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
-    from .reporting import run
+    from cxresearch.reports.runner import run
 
     split = lambda text: [x.strip() for x in text.split(",") if x.strip()] if text else None  # noqa: E731
     result = run(args.config, data=args.data, out=args.out, workers=args.workers, only=split(args.only),
@@ -96,7 +95,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from . import synth  # imported here: only this command needs the generator
+    from cxresearch import synth  # imported here: only this command needs the generator
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.force:

@@ -1,7 +1,7 @@
 """The canonical CX data model: tables, columns, dtypes, required columns and allowed values.
 
 Every other module reads and writes these tables, so this file is the one place that says what a
-valid row looks like. `ingest` enforces it on raw exports; `synth` produces it; `conform` casts a
+valid row looks like. `cxresearch.engine` enforces it on raw exports; `synth` produces it; `conform` casts a
 frame that is already valid to the canonical dtypes.
 """
 
@@ -207,7 +207,7 @@ def conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
 
     Missing optional columns are added empty; columns outside the schema are kept after the
     canonical ones. Raises ValueError when a required column is absent. This does not validate
-    values: use `cxresearch.ingest` for untrusted data.
+    values: use `cx.connect` or `cx.load_dataset` for untrusted data.
     """
     spec = TABLES[table]
     missing = [c for c in spec.required if c not in frame.columns]

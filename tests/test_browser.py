@@ -35,7 +35,7 @@ def browser(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    from cxresearch import reporting
+    from cxresearch.reports import runner as reporting
 
     root = Path(__file__).resolve().parents[1]
     out = tmp_path_factory.mktemp("browser") / "reports"

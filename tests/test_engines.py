@@ -21,8 +21,10 @@ import pytest
 import yaml
 
 import cxresearch as cx
-from cxresearch import checks, engine, journey, retention, revenue, schema, synth
+from cxresearch import engine, journey, retention, revenue, schema, synth
 from cxresearch import metrics as mx
+from cxresearch.engine import backends
+from cxresearch.engine import rules as checks
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 SAME = {"check_exact": False, "rtol": 1e-12}
@@ -138,7 +140,7 @@ def typed_messy_copy(folder, every_channel_cleaned: bool = False):
 def copied_dataset(folder, monkeypatch):
     """The folder loaded with typed sources copied when checked (as CSVs are), not read in place."""
     with monkeypatch.context() as patch:
-        patch.setattr(engine, "READ_IN_PLACE", False)
+        patch.setattr(backends, "READ_IN_PLACE", False)
         return cx.load_dataset(folder)
 
 
@@ -335,7 +337,7 @@ def test_a_duckdb_table_whose_rowids_do_not_number_its_rows_is_copied_and_number
 
 
 def test_customers_are_told_apart_by_a_hash_only_where_that_is_exact(sample_pair, tmp_path):
-    from cxresearch import reductions
+    from cxresearch.engine import reductions
 
     source, _dataset = sample_pair
     assert reductions._customer_hash_is_exact(source)  # so the sample's reductions go by the hash
@@ -356,7 +358,7 @@ def test_customers_are_told_apart_by_a_hash_only_where_that_is_exact(sample_pair
 def test_repeats_finds_a_value_that_occurs_twice_by_value_and_by_hash(values, repeated):
     import ibis
 
-    from cxresearch.checks import has_repeated_keys, hash64, repeats
+    from cxresearch.engine.rules import has_repeated_keys, hash64, repeats
 
     con = ibis.duckdb.connect()
     t = con.create_table("keys", pd.DataFrame({"key": pd.Series(values, dtype="str")}))

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
-import cxresearch.metrics as m
+import cxresearch.measures.metrics as m
 
 # --- worked numbers ---------------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ import statsmodels.api as sm
 
 import cxresearch as cx
 from cxresearch import models, retention
+from cxresearch.measures.importance import relative_weights_from_cov
+from cxresearch.models import panel
 
 SEEDS = (1, 2, 3)
 
@@ -105,7 +107,7 @@ def test_what_if_carries_both_uncertainties(brand):
 def test_relative_weights_worked_example():
     """Two uncorrelated predictors: relative weights equal the squared correlations with the target."""
     cov = np.array([[1.0, 0.0, 0.6], [0.0, 1.0, 0.3], [0.6, 0.3, 1.0]])
-    raw, r2 = models.relative_weights_from_cov(cov)
+    raw, r2 = relative_weights_from_cov(cov)
     assert raw == pytest.approx([0.36, 0.09]) and r2 == pytest.approx(0.45)
 
 
@@ -115,7 +117,7 @@ def test_errors_in_variables_correction_on_known_noise():
     noise_var = np.full(true_x.size, 1.0)  # reliability 0.5: the naive slope is halved
     x = true_x + rng.normal(0, 1, true_x.size)
     y = 0.3 * true_x + rng.normal(0, 0.5, true_x.size)
-    corrected, naive, reliability = models._errors_in_x_slope(y - y.mean(), x - x.mean(), noise_var)
+    corrected, naive, reliability = panel._errors_in_x_slope(y - y.mean(), x - x.mean(), noise_var)
     assert naive == pytest.approx(0.15, abs=0.01) and corrected == pytest.approx(0.3, abs=0.01)
     assert reliability == pytest.approx(0.5, abs=0.01)
 
@@ -224,7 +226,7 @@ def test_fe_panel_wls_matches_statsmodels_with_dummies():
     import statsmodels.formula.api as smf
 
     frame = small_panel()
-    fit = models._fe_panel_wls(frame["nps"].to_numpy(), frame["ex"].to_numpy() / 10, frame["location_id"],
+    fit = panel._fe_panel_wls(frame["nps"].to_numpy(), frame["ex"].to_numpy() / 10, frame["location_id"],
                                frame["period"], frame["nps_n"].to_numpy(float))
     codes = pd.factorize(frame["location_id"])[0]
     ref = smf.wls("nps ~ I(ex / 10) + C(location_id) + C(period)", frame, weights=frame["nps_n"]).fit(
@@ -240,10 +242,10 @@ def test_fe_panel_wls_matches_statsmodels_with_dummies():
 def test_wild_cluster_bootstrap_t_statistics_equal_brute_force_refits():
     """The closed-form t*(b0) of every draw equals refitting the bootstrap sample with all dummies."""
     frame = small_panel()
-    fit = models._fe_panel_wls(frame["nps"].to_numpy(), frame["ex"].to_numpy() / 10, frame["location_id"],
+    fit = panel._fe_panel_wls(frame["nps"].to_numpy(), frame["ex"].to_numpy() / 10, frame["location_id"],
                                frame["period"], frame["nps_n"].to_numpy(float))
-    draws = models.WEBB_WEIGHTS[np.random.default_rng(1).integers(0, 6, size=(12, 9))]
-    parts = models._wild_cluster_parts(fit, draws)
+    draws = panel.WEBB_WEIGHTS[np.random.default_rng(1).integers(0, 6, size=(12, 9))]
+    parts = panel._wild_cluster_parts(fit, draws)
     for b0 in (fit["estimate"] - 1.5, 2.0):
         spread = np.sqrt(parts["q2"] - 2 * b0 * parts["q1"] + b0**2 * parts["q0"])
         closed = (parts["num1"] - b0 * parts["num0"]) / spread
@@ -252,10 +254,10 @@ def test_wild_cluster_bootstrap_t_statistics_equal_brute_force_refits():
 
 def test_wild_cluster_interval_is_where_the_bootstrap_test_stops_rejecting():
     frame = small_panel()
-    fit = models._fe_panel_wls(frame["nps"].to_numpy(), frame["ex"].to_numpy() / 10, frame["location_id"],
+    fit = panel._fe_panel_wls(frame["nps"].to_numpy(), frame["ex"].to_numpy() / 10, frame["location_id"],
                                frame["period"], frame["nps_n"].to_numpy(float))
     low, high = models.wild_cluster_interval(fit, level=0.9, n_boot=99, seed=3)
-    draws = models.WEBB_WEIGHTS[np.random.default_rng(3).integers(0, 6, size=(99, 9))]  # the same draws
+    draws = panel.WEBB_WEIGHTS[np.random.default_rng(3).integers(0, 6, size=(99, 9))]  # the same draws
     step = 1e-3 * fit["se"]
 
     import statsmodels.formula.api as smf

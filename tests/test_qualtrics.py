@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import cxresearch as cx
-from cxresearch import qualtrics
+from cxresearch.io import qualtrics
 
 from .conftest import write_brand
 

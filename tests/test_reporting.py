@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cxresearch import reporting
 from cxresearch.cli import main
+from cxresearch.reports import runner as reporting
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"

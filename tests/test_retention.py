@@ -8,7 +8,7 @@ import pytest
 
 import cxresearch as cx
 from cxresearch import retention as rt
-from cxresearch.revenue import revenue_summary
+from cxresearch.measures.revenue import revenue_summary
 
 
 def stamp(text):

@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 import cxresearch as cx
 from cxresearch import schema, synth
+from cxresearch.measures.importance import relative_weights
+from cxresearch.synth.truth import _expected_clipped
 
 ATTRS = [f"attr_{a}" for a in synth.ATTRIBUTES]
 HORIZON = pd.Timedelta(days=180)
@@ -244,7 +246,7 @@ def test_clipped_return_probability_is_exact():
         m = n - 1
         counts = [(i, j, m - i - j) for i in range(m + 1) for j in range(m + 1 - i)]
         brute = sum(multinomial.pmf(c, m, p) * np.clip(a - rho @ c / n, 0, 1) for c in counts)
-        got = synth._expected_clipped(np.array([a]), np.array([n]), p[None, :], rho)[0]
+        got = _expected_clipped(np.array([a]), np.array([n]), p[None, :], rho)[0]
         assert got == pytest.approx(brute, abs=1e-9), (n, p, a)
 
 
@@ -327,7 +329,7 @@ def test_key_driver_regression_recovers_attribute_weights(surveyed):
     assert np.all(np.abs(coef[1:] - expected) < 4 * se + 0.01), (coef[1:], expected, se)
     latent = np.array([truth.attribute_weights_latent[a] for a in ATTRS])
     assert np.all(np.argsort(coef[1:]) == np.argsort(latent))  # same order of importance
-    shares = synth.relative_weights(x[:, 1:], y)
+    shares = relative_weights(x[:, 1:], y)
     importance = np.array([truth.attribute_importance[a] for a in ATTRS])
     assert np.abs(shares - importance).max() < 0.02
 

@@ -1,4 +1,4 @@
-"""The ingest rules of `cxresearch.validate`, written once as Ibis expressions so an engine runs them.
+"""The ingest rules, written once as Ibis expressions so that every engine runs the same checks.
 
 From the raw engine table (canonical column names, raw values, `_row`, the record number):
 
@@ -30,9 +30,9 @@ import sys
 import ibis
 import ibis.expr.datatypes as dt
 
-from . import schema
-from .ingest import NA_TOKENS
-from .schema import ROW
+from cxresearch import schema
+from cxresearch.io.files import NA_TOKENS
+from cxresearch.schema import ROW
 
 ENGINE_TYPES = {"id": dt.string, "text": dt.string, "timestamp": dt.Timestamp(), "float": dt.float64,
                 "score": dt.int8, "category": dt.string}

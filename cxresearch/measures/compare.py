@@ -23,7 +23,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
-from . import metrics as mx
+from cxresearch.measures import metrics as mx
+from cxresearch.schema import PASSIVE_MIN, PROMOTER_MIN
 
 SCALE_LIMITS = {"nps": (-100.0, 100.0), "csat": (0.0, 1.0), "ces": (1.0, 7.0)}
 
@@ -142,7 +143,7 @@ def consistency(responses: pd.DataFrame, by: str | None = None, group: str = "lo
     """
     coded = responses.loc[responses["nps"].notna(), [group] + ([by] if by else [])].copy()
     nps = responses.loc[responses["nps"].notna(), "nps"].astype("float64")
-    coded["y"] = np.select([nps >= 9, nps <= 6], [100.0, -100.0], 0.0)
+    coded["y"] = np.select([nps >= PROMOTER_MIN, nps < PASSIVE_MIN], [100.0, -100.0], 0.0)
     coded["y2"] = coded["y"] ** 2
     keys = [by, group] if by else [group]
     sums = coded.groupby(keys, observed=True).agg(n=("y", "size"), s=("y", "sum"), s2=("y2", "sum")).reset_index()
@@ -153,6 +154,18 @@ def consistency(responses: pd.DataFrame, by: str | None = None, group: str = "lo
         if len(part) >= min_groups:
             rows.append({by: key} | icc_from_sums(part["n"], part["s"], part["s2"], level))
     return pd.DataFrame(rows)
+
+
+def consistency_by(dataset, groups=("region", "format"), level: float = 0.95) -> pd.DataFrame:
+    """The ICC brand-wide and within each location column of `groups` (region, format), one table:
+    column `group` says whether a row is the brand or which region or format it is about."""
+    responses, locations = dataset.responses, dataset.locations
+    parts = [consistency(responses, level=level).assign(group="brand")]
+    for column in groups:
+        within = consistency(responses.merge(locations[["location_id", column]], on="location_id"), by=column,
+                             level=level)
+        parts.append(within.rename(columns={column: "group"}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def icc_from_sums(n, s, s2, level: float = 0.95) -> dict:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import metrics as mx
-from . import reductions, schema
-from .engine import as_source
-from .schema import PASSIVE_MIN, PROMOTER_MIN
+from cxresearch import schema
+from cxresearch.engine import as_source, reductions
+from cxresearch.measures import metrics as mx
+from cxresearch.schema import PASSIVE_MIN, PROMOTER_MIN
 
 NPS_GROUPS = ("detractor", "passive", "promoter")
 TIER_LABELS = ("one-time (1)", "returning (2)", "watch (3-4)", "care (5+)")  # seed research: watch at 3+, care at 5+

@@ -11,7 +11,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import compare
+from cxresearch.measures import compare
+
+__all__ = ["cohort_heatmap", "coverage_heatmap", "drivers_chart", "estimates_compared", "funnel_plot",
+           "metric_over_time", "nps_by_location", "retention_by_group", "set_style", "stage_funnel"]
 
 FLAG_COLOURS = {"above": "#1b7837", "within": "#8c8c8c", "below": "#c51b7d"}
 BRAND = "#2b5d8a"
@@ -131,4 +134,11 @@ def estimates_compared(details: pd.DataFrame, truth_label: str = "pct_per_10nps"
     ax = _axes(ax, height=3)
     ax.barh(details["estimate"], details[truth_label], color=[BRAND, "#8c8c8c", "#d9a441"][: len(details)])
     ax.set(xlabel="% revenue change per +10 NPS points", ylabel="", title="Same data, different designs")
+    return ax
+
+
+def coverage_heatmap(cells: pd.DataFrame, ax=None):
+    """Responses per location (rows) and period (columns), from `metrics.response_coverage`."""
+    ax = sns.heatmap(cells, cmap="Blues", cbar_kws={"label": "responses"}, yticklabels=False, ax=ax)
+    ax.set(xlabel="period", ylabel=f"locations ({len(cells)})", title="Survey responses per location and period")
     return ax

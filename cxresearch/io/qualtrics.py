@@ -6,9 +6,10 @@ A Qualtrics export (Data & Analysis > Export > CSV) has three header rows: the c
 ({"ImportId":"recordedDate","timeZone":"America/Denver"}, {"ImportId":"QID1"}). Answers are numeric
 codes or choice text ("10 - Extremely likely", "Very satisfied"), depending on the export option.
 
-This module only reshapes: it picks the mapped columns, turns choice text into numbers and sets the
-account's time zone; `validate` then checks every value like any other source. Preview, test and
-spam responses are not customer data and are returned as rejects with their reason.
+This module only reshapes (a pre-step): it picks the mapped columns, turns choice text into numbers
+and sets the account's time zone; the engine's rules (`cxresearch.engine.rules`) then check every
+value like any other source's. Preview, test and spam responses are not customer data and are
+returned as rejects with their reason.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .schema import ATTRIBUTE_PREFIX
+from cxresearch.schema import ATTRIBUTE_PREFIX
 
 # Columns every Qualtrics export has, mapped by default (a mapping may override them).
 DEFAULT_COLUMNS = {"ResponseId": "response_id", "RecordedDate": "responded_at",

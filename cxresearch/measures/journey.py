@@ -9,10 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import metrics as mx
-from . import reductions
-from .engine import as_source
-from .schema import JOURNEY_STAGES
+from cxresearch.engine import as_source, reductions
+from cxresearch.measures import metrics as mx
+from cxresearch.schema import JOURNEY_STAGES
 
 MATURITY_LEVELS = ("communication", "responsiveness", "engagement", "proactive", "breakthrough")  # Gartner
 

@@ -18,9 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import compare, models, retention
-from . import metrics as mx
-from .scorecard import location_scorecard
+from cxresearch import models
+from cxresearch.measures import compare, retention
+from cxresearch.measures import metrics as mx
+from cxresearch.measures.scorecard import location_scorecard
+
+__all__ = ["BrandResults", "brand_results", "fingerprint"]
 
 
 @dataclass
@@ -37,6 +40,13 @@ class BrandResults:
     drivers: pd.DataFrame | None
     consistency: pd.Series
     problems: dict
+
+    def importance(self, driver: str) -> float:
+        """A driver's share of the explained variation in NPS brand-wide (e.g. 'attr_staff'); NaN when
+        the drivers could not be estimated or `driver` is not one of them."""
+        if self.drivers is None:
+            return float("nan")
+        return float(self.drivers.set_index("driver")["importance"].get(driver, float("nan")))
 
 
 def brand_results(dataset, horizon_days: int = 180, min_n: int = mx.DEFAULT_MIN_N, period: str = "Q",
@@ -86,7 +96,7 @@ def _compute(dataset, horizon_days, min_n, period, seed) -> BrandResults:
 def fingerprint(path) -> str:
     """SHA-256 over the data files (names and contents) behind a folder or connection string: the
     identity of the input. A warehouse has no local files: its connection string stands for it."""
-    from .engine import local_files
+    from cxresearch.engine import local_files
 
     digest = hashlib.sha256()
     files = local_files(path)

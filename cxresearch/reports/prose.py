@@ -7,9 +7,13 @@ data of the run, with its interval and n, and suppressed cells say so instead of
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 from IPython.display import HTML, Markdown
+
+__all__ = ["actions", "brand_sentence", "effect_sentence", "md", "number", "recent_comments", "redact",
+           "significance", "table", "with_interval"]
 
 CONSISTENT_ICC = 0.05  # below this share of variance between locations the brand experience counts as consistent
 
@@ -140,3 +144,21 @@ def actions(scorecard: pd.DataFrame, retention=None, revenue=None, drivers: pd.D
         names = ", ".join(bright.sort_values("nps_shrunk", ascending=False)["name"].fillna(bright["location_id"]).head(3))
         out.append(f"Learn from the bright spots ({names}): their NPS is above the brand beyond chance.")
     return out[:limit]
+
+
+# e-mail addresses and phone numbers: what a comment must not carry into a report
+PERSONAL_DATA = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d\s()-]{6,}\d")
+
+
+def redact(text: str) -> str:
+    """`text` with e-mail addresses and phone numbers replaced by [removed]."""
+    return PERSONAL_DATA.sub("[removed]", text)
+
+
+def recent_comments(responses: pd.DataFrame, location_id: str, n: int = 5) -> pd.DataFrame:
+    """A location's `n` most recent comments, redacted, with their date, channel and NPS: no
+    customer identifier is carried."""
+    mine = responses[(responses["location_id"] == location_id) & responses["comment"].notna()]
+    recent = mine.sort_values("responded_at", ascending=False).head(n)
+    return pd.DataFrame({"date": recent["responded_at"].dt.strftime("%d %b %Y"), "channel": recent["channel"],
+                         "nps": recent["nps"], "comment": recent["comment"].map(redact)})

@@ -29,7 +29,10 @@ from pathlib import Path
 
 import yaml
 
-from . import __version__
+from cxresearch import __version__
+
+__all__ = ["ConfigError", "Job", "RunResult", "declared_parameters", "execute", "load_config", "plan", "render_html",
+           "run", "validate_parameters"]
 
 TYPE_CHECKS = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "Optional[str]": (str, type(None)),
                "Optional[int]": (int, type(None)), "Optional[float]": (int, float, type(None))}
@@ -129,7 +132,7 @@ def _fan_out_locations(fan: dict, override, dataset, params) -> list[str]:
     if which == "all":
         return sorted(dataset.locations["location_id"])
     if isinstance(which, dict) and "below_funnel" in which:
-        from .scorecard import location_scorecard
+        from cxresearch.measures.scorecard import location_scorecard
 
         card = location_scorecard(dataset, min_n=params.get("min_n", 30))
         below = card[card["funnel_flag"] == "below"].sort_values("nps_shrunk")
@@ -215,8 +218,8 @@ def run(config_path="reports.yaml", data=None, out=None, workers: int | None = N
     With `retry_failed=RUN_ID` only the notebooks that failed in that run are executed again; the
     others are copied from it into the new run.
     """
-    from .brand import brand_results, fingerprint
-    from .engine import connect, resolve
+    from cxresearch.reports.brand import brand_results, fingerprint
+    from cxresearch.engine import connect, resolve
 
     config = load_config(config_path)
     base = Path(config["_base"])
@@ -337,7 +340,7 @@ def _git_commit(folder: Path) -> str | None:
 
 
 def _inputs(data: str) -> list[dict]:
-    from .engine import local_files
+    from cxresearch.engine import local_files
 
     files = [{"file": file.name, "bytes": file.stat().st_size, "sha256": hashlib.sha256(file.read_bytes()).hexdigest()}
              for file in local_files(data)]

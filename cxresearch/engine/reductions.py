@@ -19,9 +19,9 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
-from . import schema
-from .checks import hash64, on_duckdb, repeats
-from .schema import METRICS, PASSIVE_MIN, PROMOTER_MIN, ROW, SCALES
+from cxresearch import schema
+from cxresearch.engine.rules import hash64, on_duckdb, repeats
+from cxresearch.schema import METRICS, PASSIVE_MIN, PROMOTER_MIN, ROW, SCALES
 
 ENGINE_PERIODS = ("D", "W", "M", "Q", "Y")  # pandas periods whose Ibis truncate unit has the same name
 FIRST_PURCHASE = ("anchor_at", "anchor_location_id", "anchor_channel")
@@ -100,6 +100,15 @@ def customer_purchases(source):
                         _first_purchase_fields(tx), purchases=tx.count(), _channels=_channel_mask(tx["channel"]))
         return source.cache(per)
     return source.memo("customer_purchases", build)
+
+
+def purchase_span(source) -> dict:
+    """Purchases, distinct customers, and the first and last purchase time (naive UTC)."""
+    tx = source.table("transactions")
+    out = tx.aggregate(transactions=tx.count(), customers=tx["customer_id"].nunique(),
+                       first=tx["occurred_at"].min(), last=tx["occurred_at"].max()).to_pyarrow().to_pylist()[0]
+    return {"transactions": int(out["transactions"]), "customers": int(out["customers"]),
+            "first": pd.Timestamp(out["first"]), "last": pd.Timestamp(out["last"])}
 
 
 def end_of_data(source):

@@ -8,13 +8,13 @@
     src = cx.connect("postgres://user@host/brand")        # a warehouse Ibis supports, canonical table names
 
 A `Source` checks every table on the engine with the ingest rules, written once as Ibis queries
-(`cxresearch.checks`), and keeps the checked rows and the rejects there as tables: nothing is
+(`cxresearch.engine.rules`), and keeps the checked rows and the rejects there as tables: nothing is
 collected into memory to validate it. This is the only validation path: `load_dataset` is
 `connect` on an embedded DuckDB with the tables fetched into pandas, and data already in memory (a
 CXDataset, a DataFrame) is registered in an embedded DuckDB (`as_source`) so that every reduction
 runs the same code on it. (On DuckDB, typed Parquet files and the tables of a DuckDB file are read
 in place; only the rows that checking rejected or cleaned are stored.) The raw-event reductions
-(`cxresearch.reductions`) run there too and return small pandas frames of sufficient statistics,
+(`cxresearch.engine.reductions`) run there too and return small pandas frames of sufficient statistics,
 so `metrics`, `compare`, `models` and the notebooks receive the same numbers whatever the engine. The small tables
 (locations, customers, employee experience) and the responses are fetched on first use, as the
 row-level statistics (key drivers, ICC) need them; transactions, the big table, never need to be.
@@ -33,15 +33,16 @@ import shutil
 import tempfile
 import uuid
 import warnings
-import weakref
 from pathlib import Path
 
 import pandas as pd
 
-from . import mapping as mapping_mod
-from . import qualtrics, schema
-from .dataset import CXDataset, accounting_table, summary_lines
-from .ingest import IngestError, canonical_names, file_format, folder_tables, require_columns
+from cxresearch import schema
+from cxresearch.engine.source import PREFIX, Source
+from cxresearch.io import mapping as mapping_mod
+from cxresearch.io import qualtrics
+from cxresearch.io.dataset import CXDataset
+from cxresearch.io.files import IngestError, canonical_names, file_format, folder_tables, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ SPARK_ENV = "CXRESEARCH_SPARK"  # master or Spark Connect URL for "spark:<folder
 SPARK_MEMORY_ENV = "CXRESEARCH_SPARK_DRIVER_MEMORY"  # heap of a session started here (default 4g; local mode runs in it)
 ROW = schema.ROW  # 1-based record number in the source, carried by every engine table
 OTHER_SOURCES = ", or a connection string such as duckdb:///brand.duckdb"
-PREFIX = "cx_"  # engine tables this package writes: cx_<table>_checked, cx_<table>_rejects, cx_rejects
 READ_IN_PLACE = True  # typed sources on DuckDB are read in place (tests switch it off to compare)
 
 
@@ -138,71 +138,14 @@ def read_qualtrics(path, mapping=None, locations=None) -> CXDataset:
     mapping_mod.check_mapping(settings, str(mapping) if isinstance(mapping, (str, Path)) else "mapping")
     options = mapping_mod.table_options(settings, "responses") | {"format": "qualtrics"}
     con, close = _duckdb({}, None)
-    register = _duckdb_register(con)
+    register = duckdb_register(con)
     raws = {}
     known = _location_frame(locations)
     if known is not None:
         raws["locations"] = _Raw(register(f"{PREFIX}locations_given", _numbered(known)), "table", {}, "(given)")
     raws["responses"] = _qualtrics_raw(register, "responses", Path(path), options)
-    with _validated(con, "duckdb", raws, close, materialize=_duckdb_materialize(con), register=register) as source:
+    with _validated(con, "duckdb", raws, close, materialize=duckdb_materialize(con), register=register) as source:
         return source.to_dataset()
-
-
-def as_source(data, table: str = "responses") -> Source:
-    """Any input of the measures as a `Source`, so that every reduction runs one code path.
-
-    A Source is returned as it is; a CXDataset's tables, or a DataFrame (as table `table`), are
-    registered in an embedded DuckDB (timestamps as naive UTC, labels as text, `_row` numbering the
-    rows in frame order) without validating them again. A CXDataset keeps its Source while its
-    tables are the same frames, so several reductions of one dataset register it once; replace a
-    table rather than editing it in place."""
-    if isinstance(data, Source):
-        return data
-    if isinstance(data, CXDataset):
-        key = tuple((id(data.table(name)), len(data.table(name))) for name in schema.TABLE_ORDER)
-        cached = data.__dict__.get("_source")
-        if cached is None or cached[0] != key:
-            tables = {name: data.table(name) for name in schema.TABLE_ORDER}
-            cached = (key, frames_source(tables, data.rejects, dict(data.read), dict(data.sources),
-                                         dict(data.ignored_columns)))
-            data.__dict__["_source"] = cached
-        return cached[1]
-    if isinstance(data, pd.DataFrame):
-        return frames_source({table: data})
-    raise TypeError(f"expected a Source, a CXDataset or a DataFrame, got {type(data).__name__}")
-
-
-def frames_source(tables: dict, rejects=None, read=None, sources=None, ignored=None) -> Source:
-    """A Source over frames already in memory and already valid (a CXDataset's, or one table's),
-    on an embedded DuckDB closed when the Source is garbage-collected."""
-    import ibis
-
-    con = ibis.duckdb.connect(":memory:")
-    con.raw_sql("SET TimeZone = 'UTC'")
-    register = _duckdb_register(con)
-    accepted = {name: register(f"{PREFIX}{name}", _engine_frame(frame)) for name, frame in tables.items()}
-    rejected = register(f"{PREFIX}rejects", rejects if rejects is not None else schema.empty_rejects())
-    read = read if read is not None else {name: len(frame) for name, frame in tables.items()}
-    source = Source(con, "duckdb", accepted, rejected, read, sources or {}, ignored or {},
-                    materialize=_duckdb_materialize(con), frames=tables)
-    weakref.finalize(source, con.disconnect)
-    return source
-
-
-def _engine_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A frame as the engine stores checked rows: naive UTC times, labels as text, and `_row`."""
-    out = {}
-    for name, values in frame.items():
-        if isinstance(values.dtype, pd.DatetimeTZDtype):
-            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
-        elif isinstance(values.dtype, pd.CategoricalDtype):
-            values = values.astype("str")
-        elif isinstance(values.dtype, pd.PeriodDtype):
-            values = values.dt.start_time
-        out[str(name)] = values.reset_index(drop=True)
-    if ROW not in out:
-        out[ROW] = pd.Series(range(1, len(frame) + 1), dtype="int64")
-    return pd.DataFrame(out)
 
 
 def _numbered(frame: pd.DataFrame, rows=None) -> pd.DataFrame:
@@ -220,152 +163,6 @@ def _location_frame(locations) -> pd.DataFrame | None:
     if isinstance(locations, pd.DataFrame):
         return locations
     return pd.DataFrame({"location_id": pd.Series(list(locations), dtype="str")})
-
-
-class Source:
-    """Validated CX tables living on an engine, with the rejects kept there too.
-
-    `table(name)` is the Ibis table of accepted rows (canonical columns plus `_row`, the record
-    number in the source). `locations`, `customers`, `responses`, `employee_experience` and
-    `transactions` fetch a table into pandas (canonical dtypes, source order) on first use, so a
-    Source can stand in for a CXDataset; `rejects` fetches the rejects, `rejects_table` leaves them
-    on the engine. `accounting()` shows read = accepted + rejected per table, counted by the engine.
-    """
-
-    def __init__(self, con, engine: str, accepted: dict, rejects, read: dict[str, int], sources: dict[str, str],
-                 ignored_columns: dict[str, list[str]], on_close=None, materialize=None, frames=None):
-        self.con, self.engine = con, engine
-        self._frames = frames or {}  # the in-memory tables a Source over frames was made from
-        self.in_memory = frames is not None  # registered from memory, not checked here
-        self._materialize, self._cached, self._memos = materialize, 0, {}
-        self._accepted, self.rejects_table = accepted, rejects
-        self.read, self.sources, self.ignored_columns = read, sources, ignored_columns
-        self._fetched: dict[str, pd.DataFrame] = {}
-        self._on_close = on_close
-        self._accepted_counts: dict[str, int] | None = None
-
-    # -- tables on the engine ----------------------------------------------------------------------
-    def has(self, name: str) -> bool:
-        """Whether the source holds table `name` (optional tables may be absent)."""
-        return name in self._accepted
-
-    def table(self, name: str):
-        """Accepted rows of `name` as an Ibis table (canonical columns and `_row`)."""
-        if name not in schema.TABLES:
-            raise KeyError(f"unknown table {name!r}; expected one of {', '.join(schema.TABLE_ORDER)}")
-        if name not in self._accepted:
-            raise KeyError(f"this source has no {name} table")
-        return self._accepted[name]
-
-    def cache(self, expr):
-        """Store an intermediate result (per-customer facts, say) as an engine table, so a query that
-        uses it twice does not compute it twice."""
-        if self._materialize is None:
-            return expr
-        self._cached += 1
-        return self._materialize(f"{PREFIX}step_{self._cached}", expr)
-
-    def memo(self, name: str, build):
-        """What `build()` returns, built once per source: for an intermediate result several
-        reductions share (each customer's purchase facts, the end of the data)."""
-        if name not in self._memos:
-            self._memos[name] = build()
-        return self._memos[name]
-
-    # -- tables fetched into pandas ----------------------------------------------------------------
-    def fetch(self, name: str) -> pd.DataFrame:
-        """Table `name` in pandas with canonical dtypes, in source order (cached)."""
-        if name not in self._fetched:
-            if name in self._frames:
-                self._fetched[name] = self._frames[name]
-            elif name not in self._accepted:
-                self._fetched[name] = schema.empty(name)
-            else:
-                frame = self.table(name).order_by(ROW).drop(ROW).to_pyarrow().to_pandas()
-                self._fetched[name] = schema.conform(frame, name)
-        return self._fetched[name]
-
-    def key_dtype(self, name: str):
-        """The pandas dtype of a column a reduction groups by: the frame's own for a Source over
-        frames, else the canonical one (text for a column outside the schema)."""
-        for frame in self._frames.values():
-            if name in frame.columns:
-                return frame[name].dtype
-        for table in ("responses", "transactions", "locations"):
-            if schema.TABLES[table].known(name):
-                return schema.TABLES[table].column(name).dtype
-        return "str"
-
-    locations = property(lambda self: self.fetch("locations"))
-    customers = property(lambda self: self.fetch("customers"))
-    responses = property(lambda self: self.fetch("responses"))
-    transactions = property(lambda self: self.fetch("transactions"))
-    employee_experience = property(lambda self: self.fetch("employee_experience"))
-
-    @property
-    def rejects(self) -> pd.DataFrame:
-        """All rejected rows in pandas (table, source, row, column, value, reason), ordered by table and row."""
-        frame = self.rejects_table.to_pyarrow().to_pandas()
-        if frame.empty:
-            return schema.empty_rejects()
-        order = {t: i for i, t in enumerate(schema.TABLE_ORDER)}
-        frame = frame.assign(_t=frame["table"].map(order)).sort_values(["_t", "row"], kind="stable")
-        return frame.drop(columns="_t").reset_index(drop=True).astype(schema.REJECT_DTYPES)
-
-    def to_dataset(self) -> CXDataset:
-        """Everything fetched into an in-memory CXDataset (for small data, tests and export)."""
-        tables = {name: self.fetch(name) for name in schema.TABLE_ORDER}
-        return CXDataset(**tables, rejects=self.rejects, read=dict(self.read), sources=dict(self.sources),
-                         ignored_columns=dict(self.ignored_columns))
-
-    # -- the record ----------------------------------------------------------------------------------
-    def accepted_counts(self) -> dict[str, int]:
-        if self._accepted_counts is None:
-            self._accepted_counts = {name: int(self.table(name).count().execute()) if name in self._accepted else 0
-                                     for name in schema.TABLE_ORDER}
-        return self._accepted_counts
-
-    def rejected_counts(self) -> dict[str, int]:
-        counts = self.rejects_table.group_by("table").agg(rows=self.rejects_table.count()).to_pyarrow().to_pandas()
-        found = dict(zip(counts["table"], counts["rows"]))
-        return {name: int(found.get(name, 0)) for name in schema.TABLE_ORDER}
-
-    def accounting(self) -> pd.DataFrame:
-        """Rows read, accepted and rejected per table (counted on the engine), and whether they balance."""
-        return accounting_table(self.read, self.accepted_counts(), self.rejected_counts(), self.sources)
-
-    def rejects_by_reason(self) -> pd.DataFrame:
-        """Count of rejected rows per table and reason, largest first (aggregated on the engine)."""
-        r = self.rejects_table
-        counts = r.group_by(["table", "reason"]).agg(rows=r.count()).to_pyarrow().to_pandas()
-        return counts.sort_values(["rows", "table", "reason"], ascending=[False, True, True]).reset_index(drop=True)
-
-    def summary(self) -> str:
-        """The same plain lines as CXDataset.summary, with counts and date ranges from the engine."""
-        ranges = {}
-        for name, stamp in (("responses", "responded_at"), ("transactions", "occurred_at")):
-            if name in self._accepted and self.accepted_counts()[name]:
-                t = self.table(name)
-                span = t.aggregate(low=t[stamp].min(), high=t[stamp].max()).to_pyarrow().to_pandas().iloc[0]
-                ranges[name] = (span["low"], span["high"])
-        return "\n".join(summary_lines(self.accepted_counts(), ranges, self.ignored_columns, self.accounting()))
-
-    def close(self) -> None:
-        """Drop the engine connection and any scratch files."""
-        if self._on_close is not None:
-            self._on_close()
-            self._on_close = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __repr__(self) -> str:
-        counts = self.accepted_counts()
-        return (f"<Source on {self.engine}: {counts['locations']:,} locations, {counts['responses']:,} responses, "
-                f"{counts['transactions']:,} transactions>")
 
 
 # -- DuckDB ------------------------------------------------------------------------------------------
@@ -409,7 +206,7 @@ def _private_scratch() -> Path:
     return folder
 
 
-def _duckdb_register(con):
+def duckdb_register(con):
     """A function that stores a pandas frame as a table of the DuckDB connection `con`."""
     def register(name, frame):
         return con.create_table(name, frame, overwrite=True)
@@ -419,7 +216,7 @@ def _duckdb_register(con):
 def _connect_duckdb_folder(folder: Path, mapping, limits: dict, scratch) -> Source:
     settings, files = folder_tables(folder, mapping, OTHER_SOURCES)
     con, close = _duckdb(limits, scratch)
-    register = _duckdb_register(con)
+    register = duckdb_register(con)
     raws = {}
     for table, file in files.items():
         options = mapping_mod.table_options(settings, table)
@@ -439,7 +236,7 @@ def _connect_duckdb_folder(folder: Path, mapping, limits: dict, scratch) -> Sour
                    f"header = true, delim = '{delim}', quote = '\"', escape = '\"', nullstr = '')")
         with read_errors(file, fmt):
             raws[table] = _Raw(con.sql(sql), fmt, options, file)
-    return _validated(con, "duckdb", raws, close, materialize=_duckdb_materialize(con), register=register)
+    return _validated(con, "duckdb", raws, close, materialize=duckdb_materialize(con), register=register)
 
 
 def _connect_duckdb_file(path: str, limits: dict, scratch) -> Source:
@@ -465,8 +262,8 @@ def _connect_duckdb_file(path: str, limits: dict, scratch) -> Source:
             raws[table] = _Raw(con.sql(f"SELECT row_number() OVER () AS {ROW}, * FROM brand.main.{table}"),
                                "table", {}, f"{file.name}:{table}")
     _require_tables(raws, file)
-    return _validated(con, "duckdb", raws, close, materialize=_duckdb_materialize(con),
-                      register=_duckdb_register(con))
+    return _validated(con, "duckdb", raws, close, materialize=duckdb_materialize(con),
+                      register=duckdb_register(con))
 
 
 def _rowids_number_rows(con, table: str) -> bool:
@@ -481,7 +278,7 @@ def _rowids_number_rows(con, table: str) -> bool:
     return rows == 0 or last == rows - 1
 
 
-def _duckdb_materialize(con):
+def duckdb_materialize(con):
     def materialize(name, expr):
         con.drop_table(name, force=True)  # a reused scratch folder may hold the previous run's tables
         return con.create_table(name, expr)
@@ -610,7 +407,7 @@ class _Raw:
 
 
 def _qualtrics_raw(register, table: str, file: Path, options: dict) -> _Raw:
-    """The Qualtrics pre-step: the export reshaped in memory (`cxresearch.qualtrics`: three header
+    """The Qualtrics pre-step: the export reshaped in memory (`cxresearch.io.qualtrics`: three header
     rows, choice text to numbers, the account's time zone), then registered on the engine as text,
     so that the one validation checks it like any export. Previews, tests and spam are set aside."""
     if table != "responses":
@@ -633,7 +430,7 @@ def _require_tables(raws: dict, where) -> None:
 def _checked_and_valid(checked, raw, table: str, engine: str, in_place: bool, read: int, materialize):
     """The stored checked rows (all, or only the exceptions when the source is read in place) and
     the valid rows, duplicates not yet removed."""
-    from . import checks
+    from cxresearch.engine import rules as checks
 
     if not in_place:
         # Checked rows are stored once, in the engine's columnar format: every reduction then reads
@@ -686,7 +483,7 @@ def _validated(con, engine: str, raws: dict, close, materialize, register) -> So
 def _checked_table(engine: str, table: str, entry: _Raw, accepted: dict, materialize):
     """One table checked on the engine: its accepted rows, its rejects (engine tables), the rows
     read and the columns not loaded."""
-    from . import checks
+    from cxresearch.engine import rules as checks
 
     raw, fmt, options, file = entry.expr, entry.fmt, entry.options, entry.file
     renamed, extra = canonical_names([c for c in raw.columns if c != ROW], table, options.get("columns", {}))

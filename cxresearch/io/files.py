@@ -1,19 +1,19 @@
 """Find a folder's exports and give their columns canonical names, before the one validation.
 
 The folder holds one file per table, named after it (locations.csv, responses.parquet, ...) or
-named in a column mapping (see `cxresearch.mapping`). Problems with a folder or a file as a whole
+named in a column mapping (see `cxresearch.io.mapping`). Problems with a folder or a file as a whole
 (a required column missing, a table nobody asked for, the same table twice) raise `IngestError`
 naming the file, the column and what was expected, before any table is returned: nothing is ever
-half-loaded. The rows themselves are checked by `cxresearch.checks` on the engine
-(`cxresearch.engine.connect`, which `load_dataset` uses too).
+half-loaded. The rows themselves are checked by `cxresearch.engine.rules` on the engine
+(`cx.connect`, which `cx.load_dataset` uses too).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import mapping as mapping_mod
-from . import schema
+from cxresearch import schema
+from cxresearch.io import mapping as mapping_mod
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 DEFAULT_MAPPING_FILE = "mapping.yaml"

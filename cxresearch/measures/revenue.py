@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import metrics as mx
-from . import reductions
-from .engine import as_source
+from cxresearch.engine import as_source, reductions
+from cxresearch.measures import metrics as mx
 
 
 def revenue_summary(transactions, by=("location_id",), period: str | None = "Q",
@@ -58,3 +57,9 @@ def location_panel(dataset, period: str = "Q") -> pd.DataFrame:
     panel = panel.merge(source.locations[["location_id", "region", "format"]], on="location_id", how="left")
     panel["nps_n"] = panel["nps_n"].fillna(0).astype("int64")
     return panel
+
+
+def purchase_span(dataset) -> dict:
+    """How many purchases, by how many customers, from when to when: counted on the engine
+    (`reductions.purchase_span`), so the transactions are never fetched."""
+    return reductions.purchase_span(as_source(dataset, "transactions"))

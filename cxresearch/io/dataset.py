@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import schema
+from cxresearch import schema
 
 FORMATS = ("parquet", "csv")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from . import schema
+from cxresearch import schema
 
 TABLE_KEYS = {"file", "format", "timezone", "date_format", "delimiter", "columns", "values"}
 READ_FORMATS = ("csv", "parquet", "qualtrics")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import compare, journey
-from . import metrics as mx
+from cxresearch.measures import compare, journey
+from cxresearch.measures import metrics as mx
+from cxresearch.schema import ATTRIBUTE_PREFIX
 
 
 def location_scorecard(dataset, min_n: int = mx.DEFAULT_MIN_N, period: str = "Q", level: float = 0.95) -> pd.DataFrame:
@@ -58,3 +59,18 @@ def _latest_trend(responses, period, min_n, level) -> pd.DataFrame:
                          "nps_change_ci_low": trend["change_ci_low"], "nps_change_ci_high": trend["change_ci_high"],
                          "nps_declining": trend["significant"] & (trend["change"] < 0),
                          "nps_improving": trend["significant"] & (trend["change"] > 0)})
+
+
+def attribute_gaps(responses: pd.DataFrame, location_id: str) -> pd.DataFrame:
+    """One location's attribute ratings (attr_*, 1-5) against the brand's: per attribute its mean here
+    with a t interval and n, the brand's mean and the gap, weakest first."""
+    mine = responses[responses["location_id"] == location_id]
+    rows = []
+    for attribute in [c for c in responses.columns if c.startswith(ATTRIBUTE_PREFIX)]:
+        values = mine[attribute]
+        here = mx.mean_from_moments([values.sum()], [(values.astype(float) ** 2).sum()], [values.notna().sum()]).iloc[0]
+        rows.append({"attribute": attribute.removeprefix(ATTRIBUTE_PREFIX), "here": here["mean"], "low": here["ci_low"],
+                     "high": here["ci_high"], "n": here["n"], "brand": responses[attribute].astype(float).mean()})
+    columns = ["attribute", "here", "low", "high", "n", "brand"]
+    gaps = pd.DataFrame(rows, columns=columns)
+    return gaps.assign(gap=gaps["here"] - gaps["brand"]).sort_values("gap")

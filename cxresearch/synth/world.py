@@ -1,0 +1,369 @@
+"""The simulated world: calendar, locations, employee and customer experience, customers, purchases,
+spend, surveys and comments."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr
+
+from cxresearch import schema
+from cxresearch.synth.params import (
+    ATTRIBUTES,
+    DETRACTOR_CUT,
+    FORMATS,
+    NPS_REFERENCE,
+    PROMOTER_CUT,
+    PURCHASE_CHANNELS,
+    REGION_CENTRES,
+    REGIONS,
+    STREAMS,
+    SynthParams,
+)
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    """Days since the window start: quarter boundaries (index 0 = the quarter before the window) and
+    the month of year of every day of the window."""
+
+    origin: pd.Timestamp
+    n_days: int
+    quarter_starts: pd.DatetimeIndex  # K quarter starts
+    bounds: np.ndarray  # K + 1 boundaries in days since origin
+    day_month: np.ndarray  # 0-11 per day
+
+    @property
+    def n_quarters(self) -> int:
+        return len(self.quarter_starts)
+
+    def quarter_of(self, days: np.ndarray) -> np.ndarray:
+        return (np.searchsorted(self.bounds, days, side="right") - 1).astype(np.int16)
+
+    def stamps(self, days: np.ndarray) -> pd.Series:
+        """Timestamps (UTC, whole seconds, floored so they never pass the window end)."""
+        seconds = np.floor(np.asarray(days, dtype="float64") * 86400.0).astype("int64")
+        base = np.datetime64(self.origin.tz_localize(None).to_datetime64(), "us")
+        return pd.Series(base + seconds.astype("timedelta64[s]")).dt.tz_localize("UTC")
+
+
+def _utc_day(value) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")).normalize()
+
+
+def _calendar(start, end) -> _Calendar:
+    """The window [start, end + 1 day) in UTC and its calendar quarters."""
+    origin = _utc_day(start)
+    stop = _utc_day(end) + pd.Timedelta(days=1)
+    if stop <= origin:
+        raise ValueError(f"end ({end}) must not be before start ({start})")
+    first = origin.tz_localize(None).to_period("Q").start_time.tz_localize("UTC")
+    starts = [first - pd.DateOffset(months=3), first]
+    while starts[-1] + pd.DateOffset(months=3) < stop:
+        starts.append(starts[-1] + pd.DateOffset(months=3))
+    quarter_starts = pd.DatetimeIndex(starts).astype("datetime64[us, UTC]")
+    boundaries = list(starts) + [starts[-1] + pd.DateOffset(months=3)]
+    bounds = np.array([(b - origin) / pd.Timedelta(days=1) for b in boundaries])
+    n_days = int((stop - origin) / pd.Timedelta(days=1))
+    day_month = (pd.date_range(origin, periods=n_days, freq="D").month.to_numpy() - 1).astype(np.int8)
+    return _Calendar(origin, n_days, quarter_starts, bounds, day_month)
+
+
+def _streams(seed: int) -> dict[str, np.random.Generator]:
+    """One independent Generator per component, all spawned from `seed`."""
+    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children)}
+
+
+def _draw_index(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
+    """One category index per row of `probs` (rows of probabilities), vectorized."""
+    cum = np.cumsum(probs, axis=-1)
+    u = rng.random(probs.shape[0]) * cum[:, -1]
+    return (u[:, None] >= cum).sum(axis=1).astype(np.int8)
+
+
+def _draw_fixed(rng: np.random.Generator, probs, n: int) -> np.ndarray:
+    """n category indices drawn with the same probabilities."""
+    cum = np.cumsum(probs)
+    return np.searchsorted(cum / cum[-1], rng.random(n), side="right").astype(np.int8)
+
+
+def _make_locations(n: int, p: SynthParams, rng: np.random.Generator, cal: _Calendar) -> dict:
+    """Region, format, persistent quality, traffic, spend level, EX mean, place and opening date."""
+    region = rng.choice(len(REGIONS), n, p=np.array(p.region_probs)).astype(np.int8)
+    fmt = rng.choice(len(FORMATS), n, p=np.array(p.format_probs)).astype(np.int8)
+    ex_mean = np.clip(p.ex_mean + np.array(p.ex_format)[fmt] + p.ex_location_sd * rng.standard_normal(n), 25, 90)
+    quality = (np.array(p.region_quality)[region] + np.array(p.format_quality)[fmt]
+               + p.ex_quality_per_10ex * (ex_mean - p.ex_mean) / 10 + p.quality_sd * rng.standard_normal(n))
+    traffic = np.exp(np.array(p.format_traffic)[fmt] + p.traffic_sd * rng.standard_normal(n))
+    spend_level = (np.array(p.format_spend)[fmt] + np.array(p.region_spend)[region]
+                   + p.location_spend_sd * rng.standard_normal(n))
+    centres = np.array([REGION_CENTRES[r] for r in REGIONS])
+    lat = centres[region, 0] + 1.5 * rng.standard_normal(n)
+    lon = centres[region, 1] + 2.5 * rng.standard_normal(n)
+    years_open = rng.uniform(1, 20, n) + 6 * (fmt == 0)
+    opened = cal.origin - pd.to_timedelta(np.floor(years_open * 365.25), unit="D")
+    return {"region": region, "format": fmt, "ex_mean": ex_mean, "quality": quality, "traffic": traffic,
+            "spend_level": spend_level, "latitude": np.round(lat, 5), "longitude": np.round(lon, 5),
+            "opened_on": opened}
+
+
+def _ex_paths(loc: dict, p: SynthParams, rng: np.random.Generator, n_quarters: int):
+    """Quarterly EX per location (AR(1) around its mean, stationary from the start) and the service
+    shift h it causes plus a transient shock. Returns (ex, h), both locations x quarters."""
+    n = len(loc["quality"])
+    dev = np.empty((n, n_quarters))
+    dev[:, 0] = p.ex_sd * rng.standard_normal(n)
+    innovation = p.ex_sd * math.sqrt(1 - p.ex_ar ** 2)
+    for k in range(1, n_quarters):
+        dev[:, k] = p.ex_ar * dev[:, k - 1] + innovation * rng.standard_normal(n)
+    ex = np.round(np.clip(loc["ex_mean"][:, None] + dev, 0, 100), 1)
+    h = p.quality_per_10ex * (ex - loc["ex_mean"][:, None]) / 10 + p.transient_sd * rng.standard_normal((n, n_quarters))
+    return ex, h
+
+
+@dataclass(frozen=True)
+class _Experience:
+    """Per location x quarter: attribute means alpha (L, K, 5), latent NPS mean M, group
+    probabilities (L, K, 3), true NPS, the return shift c; plus S and the attribute covariance."""
+
+    alpha: np.ndarray
+    mean: np.ndarray
+    probs: np.ndarray
+    nps: np.ndarray
+    return_shift: np.ndarray
+    base_probs: np.ndarray  # (L, 3) at h = 0
+    sd: float
+    weights: np.ndarray
+    cov: np.ndarray
+
+
+def _group_probs(mean: np.ndarray, sd: float) -> np.ndarray:
+    """P(promoter), P(passive), P(detractor) for Z ~ N(mean, sd^2): exact normal CDFs."""
+    promoter = 1 - ndtr((PROMOTER_CUT - mean) / sd)
+    detractor = ndtr((DETRACTOR_CUT - mean) / sd)
+    return np.stack([promoter, 1 - promoter - detractor, detractor], axis=-1)
+
+
+def _experience(loc: dict, h: np.ndarray, p: SynthParams) -> _Experience:
+    w = np.array(p.attribute_weights)
+    loading = np.array(p.attribute_quality_loading)
+    loading = loading / (w @ loading)  # so that one unit of quality moves M by one unit
+    shift = np.zeros((len(loc["quality"]), len(ATTRIBUTES)))
+    shift[:, ATTRIBUTES.index("price")] = np.array(p.price_format_shift)[loc["format"]]
+    base = np.array(p.attribute_mean) + shift  # (L, 5)
+    c0 = p.nps_mean - np.array(p.attribute_mean) @ w
+    quality = loc["quality"][:, None] + h
+    alpha = base[:, None, :] + loading * quality[..., None]
+    mean = c0 + alpha @ w
+    corr = np.full((len(w), len(w)), p.attribute_corr)
+    np.fill_diagonal(corr, 1.0)
+    cov = p.attribute_sd ** 2 * corr
+    sd = math.sqrt(w @ cov @ w + p.nps_noise_sd ** 2)
+    probs = _group_probs(mean, sd)
+    base_probs = _group_probs(c0 + (base + loading * loc["quality"][:, None]) @ w, sd)
+    rho = np.array(p.return_prob)
+    return_shift = (base_probs[:, None, :] - probs) @ rho
+    nps = 100 * (probs[..., 0] - probs[..., 2])
+    return _Experience(alpha, mean, probs, nps, return_shift, base_probs, sd, w, cov)
+
+
+def _make_customers(n: int, loc: dict, p: SynthParams, rng: np.random.Generator, cal: _Calendar) -> dict:
+    """Arrival (first purchase) times in store hours with monthly seasonality, sorted; home
+    location in proportion to traffic; segment from the home format's mix."""
+    day_weight = np.array(p.month_arrivals)[cal.day_month]
+    day = rng.choice(cal.n_days, n, p=day_weight / day_weight.sum())
+    first = np.sort(day + rng.uniform(9 / 24, 21 / 24, n))
+    home = rng.choice(len(loc["quality"]), n, p=loc["traffic"] / loc["traffic"].sum()).astype(np.int32)
+    segment = _draw_index(rng, np.array(p.segment_mix)[loc["format"][home]])
+    region, fmt = loc["region"][home], loc["format"][home]
+    delta = (np.array(p.region_return)[region] + np.array(p.format_return)[fmt]
+             + np.array(p.segment_return)[segment])
+    rate = (np.array(p.region_rate)[region] * np.array(p.format_rate)[fmt]
+            * np.array(p.segment_rate)[segment] / p.mean_days_between)
+    return {"first": first, "home": home, "segment": segment, "delta": delta, "rate": rate}
+
+
+def _check_return_probabilities(exp: _Experience, p: SynthParams) -> None:
+    """Refuse parameters whose return probabilities leave [0, 1] at the expected shift c_lk (the
+    realized shift of a small cohort with an unusual mix can go further: those are clipped)."""
+    rho = np.array(p.return_prob)
+    spread = [np.array(v) for v in (p.region_return, p.format_return, p.segment_return)]
+    low = rho.min() + sum(s.min() for s in spread) + exp.return_shift.min()
+    high = rho.max() + sum(s.max() for s in spread) + exp.return_shift.max()
+    if low < 0 or high > 1:
+        raise ValueError(f"return probabilities leave [0, 1] ({low:.3f}..{high:.3f}); shrink the "
+                         "retention effects or the within-location quality fluctuations")
+
+
+class _RegionPicker:
+    """Draws a location of a given region in proportion to traffic (vectorized inverse CDF)."""
+
+    def __init__(self, loc: dict):
+        self.order = np.argsort(loc["region"], kind="stable")
+        weights = loc["traffic"][self.order]
+        self.cum = np.cumsum(weights)
+        totals = np.bincount(loc["region"], weights=loc["traffic"], minlength=len(REGIONS))
+        self.low = np.concatenate([[0.0], np.cumsum(totals)[:-1]])
+        self.total = totals
+
+    def __call__(self, region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        target = self.low[region] + rng.random(len(region)) * self.total[region]
+        pos = np.minimum(np.searchsorted(self.cum, target, side="right"), len(self.cum) - 1)
+        return self.order[pos].astype(np.int32)
+
+
+def _simulate_purchases(cust: dict, loc: dict, exp: _Experience, p: SynthParams,
+                        rng: np.random.Generator, cal: _Calendar) -> dict:
+    """All purchases in the window, one round of "next purchase" per loop pass over all customers
+    still active. Returns arrays sorted by time: customer, location, time (days), quarter, latent
+    experience z, and whether it is the customer's first purchase."""
+    picker = _RegionPicker(loc)
+    rho = np.array(p.return_prob)
+    base = exp.base_probs @ rho  # (L,) mean return probability of a purchase at h = 0, before delta
+    n_loc, n_q = exp.mean.shape
+    who = np.arange(len(cust["first"]), dtype=np.int32)
+    where, when = cust["home"].copy(), cust["first"].copy()
+    parts = []
+    first = True
+    while who.size:
+        quarter = cal.quarter_of(when)
+        z = exp.mean[where, quarter] + exp.sd * rng.standard_normal(who.size)
+        group = _group_of(z)
+        parts.append((who, where, when, quarter, z, np.full(who.size, first)))
+        # the return shift of this pass's cohort at (l, k): base_l minus the cohort's REALIZED mean
+        # rho, so the cohort's expected number of returns does not depend on its experience mix
+        cell = where.astype(np.int64) * n_q + quarter
+        size = np.bincount(cell, minlength=n_loc * n_q)
+        realized = np.bincount(cell, weights=rho[group], minlength=n_loc * n_q) / np.maximum(size, 1)
+        prob = rho[group] + cust["delta"][who] + base[where] - realized[cell]
+        back = rng.random(who.size) < np.clip(prob, 0.0, 1.0)
+        wait = rng.standard_exponential(who.size) / cust["rate"][who]
+        keep = back & (when + wait < cal.n_days)
+        who, when = who[keep], (when + wait)[keep]
+        where = cust["home"][who].copy()
+        away = rng.random(who.size) >= p.home_share
+        where[away] = picker(loc["region"][where[away]], rng)
+        first = False
+    names = ("customer", "location", "time", "quarter", "z", "first")
+    columns = {name: np.concatenate([part[i] for part in parts]) for i, name in enumerate(names)}
+    order = np.argsort(columns["time"], kind="stable")
+    return {name: values[order] for name, values in columns.items()}
+
+
+def _group_of(z: np.ndarray) -> np.ndarray:
+    """0 promoter, 1 passive, 2 detractor, from the latent experience."""
+    return np.where(z >= PROMOTER_CUT, 0, np.where(z < DETRACTOR_CUT, 2, 1)).astype(np.int8)
+
+
+def _spend(buys: dict, cust: dict, loc: dict, exp: _Experience, p: SynthParams,
+           rng: np.random.Generator, cal: _Calendar) -> np.ndarray:
+    """Revenue per purchase: lognormal around the location/segment/month level, times
+    exp(gamma * (previous quarter's true NPS - 30)/10). Independent of the purchase's experience."""
+    gamma = math.log1p(p.revenue_pct_per_10nps / 100)
+    l, k = buys["location"], buys["quarter"]
+    month = cal.day_month[np.minimum(buys["time"].astype(np.int64), cal.n_days - 1)]
+    log_spend = (math.log(p.spend_median) + loc["spend_level"][l]
+                 + np.array(p.segment_spend)[cust["segment"][buys["customer"]]]
+                 + np.array(p.month_spend)[month]
+                 + gamma * (exp.nps[l, k - 1] - NPS_REFERENCE) / 10
+                 + p.spend_sd * rng.standard_normal(len(l)))
+    return np.round(np.exp(log_spend), 2)
+
+
+def _attributes_given_total(total: np.ndarray, alpha: np.ndarray, exp: _Experience,
+                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Latent attribute perceptions A = alpha + u drawn from the exact conditional of u given
+    w'u + e = total (Gaussian conditioning), and the 1-5 ratings round(A) clipped. Returns (A, ratings)."""
+    w, cov = exp.weights, exp.cov
+    gain = cov @ w / exp.sd ** 2
+    cond = cov - np.outer(cov @ w, cov @ w) / exp.sd ** 2
+    chol = np.linalg.cholesky(cond)
+    u = total[:, None] * gain + rng.standard_normal((len(total), len(w))) @ chol.T
+    latent = alpha + u
+    return latent, np.clip(np.rint(latent), 1, 5)
+
+
+COMMENT_TEMPLATES = {
+    0: ("Great {a}!", "Loved the {a}.", "Really impressed by the {a}.", "{A} was excellent, will be back."),
+    1: ("{A} was okay.", "Fine overall, the {a} could be better.", "Nothing special about the {a}."),
+    2: ("Poor {a}.", "Disappointed with the {a}.", "{A} needs work.", "Will not come back, the {a} was bad."),
+}
+ATTRIBUTE_NOUNS = ("staff", "speed of service", "cleanliness", "product availability", "prices")
+
+
+def _comment_bank() -> tuple[np.ndarray, np.ndarray]:
+    """All comment texts, indexed [group, template, attribute], and templates per group."""
+    width = max(len(t) for t in COMMENT_TEMPLATES.values())
+    bank = np.empty((3, width, len(ATTRIBUTES)), dtype=object)
+    for g, templates in COMMENT_TEMPLATES.items():
+        for t in range(width):
+            text = templates[t % len(templates)]
+            for j, noun in enumerate(ATTRIBUTE_NOUNS):
+                bank[g, t, j] = text.format(a=noun, A=noun[0].upper() + noun[1:])
+    return bank, np.array([len(COMMENT_TEMPLATES[g]) for g in range(3)])
+
+
+def _survey(buys: dict, channel: np.ndarray, exp: _Experience, p: SynthParams, survey_rate: float,
+            rng: np.random.Generator, cal: _Calendar) -> dict:
+    """Responses: a random subset of purchases, with scores revealing their experience."""
+    idx = np.flatnonzero(rng.random(len(buys["time"])) < survey_rate)
+    n = len(idx)
+    l, k, z = buys["location"][idx], buys["quarter"][idx], buys["z"][idx]
+    group = _group_of(z)
+    latent, ratings = _attributes_given_total(z - exp.mean[l, k], exp.alpha[l, k], exp, rng)
+    nps = np.clip(np.rint(z), 0, 10)
+    a, b, noise = p.csat
+    csat = np.clip(np.rint(a + b * z + noise * rng.standard_normal(n)), 1, 5)
+    a, b, c, noise = p.ces
+    speed = ATTRIBUTES.index("speed")
+    ces = np.clip(np.rint(a + b * z + c * (latent[:, speed] - exp.alpha[l, k, speed])
+                          + noise * rng.standard_normal(n)), 1, 7)
+    patterns = np.array(p.score_patterns)
+    shown = patterns[_draw_fixed(rng, patterns[:, 3], n), :3].astype(bool)
+    scores = {name: np.where(shown[:, i], values, np.nan)
+              for i, (name, values) in enumerate((("nps", nps), ("csat", csat), ("ces", ces)))}
+    battery = rng.random(n) < p.attribute_rate
+    asked = battery[:, None] & (rng.random((n, len(ATTRIBUTES))) >= p.attribute_skip)
+    ratings = np.where(asked, ratings, np.nan)
+    # channel: the purchase's own channel when it was not in store, else the survey touchpoint mix
+    purchase_channel = np.array([schema.CHANNELS.index(c) for c in PURCHASE_CHANNELS])[channel[idx]]
+    drawn = _draw_fixed(rng, p.response_channel_probs, n)
+    resp_channel = np.where(purchase_channel == schema.CHANNELS.index("in_store"), drawn, purchase_channel)
+    stage = _draw_fixed(rng, p.journey_stage_probs, n)
+    comment = _comments(group, latent - exp.alpha[l, k], rng, p.comment_rate)
+    delay = np.minimum(rng.standard_exponential(n) * p.response_delay_hours, 48.0) / 24
+    when = buys["time"][idx] + delay
+    same = (cal.quarter_of(when) == k) & (when < cal.n_days)
+    when = np.where(same, when, buys["time"][idx])  # never let the delay cross a quarter or the end
+    order = np.argsort(when, kind="stable")
+    out = {"purchase": idx, "time": when, "channel": resp_channel, "stage": stage, "comment": comment,
+           "ratings": ratings, **scores}
+    return {name: values[order] for name, values in out.items()}
+
+
+def _comments(group: np.ndarray, deviation: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
+    """Short comments for a random share of responses: praise of the best-perceived attribute from
+    promoters, complaints about the worst from the others."""
+    bank, per_group = _comment_bank()
+    n = len(group)
+    has = rng.random(n) < rate
+    template = (rng.random(n) * per_group[group]).astype(np.int64)
+    attribute = np.where(group == 0, deviation.argmax(axis=1), deviation.argmin(axis=1))
+    text = bank[group, template, attribute]
+    text[~has] = None
+    return text
+
+
+def _ids(prefix: str, n: int, width: int) -> pd.Series:
+    digits = max(width, len(str(n)))
+    return prefix + pd.Series(np.arange(1, n + 1)).astype("str").str.zfill(digits)
+
+
+def _pick(ids: pd.Series, index: np.ndarray) -> pd.Series:
+    """ids[index] as a fresh str Series (a take on the Arrow array, no Python objects)."""
+    return ids.take(index).reset_index(drop=True)
