@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+__all__ = ["Column", "Table", "conform", "data_dictionary", "empty", "empty_rejects", "table_columns"]
+
 CHANNELS = ("in_store", "phone", "email", "web", "app", "social", "review")
 JOURNEY_STAGES = ("aware", "appeal", "ask", "act", "advocate")  # Kotler's 5A path, in order
 ATTRIBUTE_PREFIX = "attr_"  # responses.attr_<name>: 1-5 attribute ratings (staff, speed, ...)

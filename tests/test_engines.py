@@ -483,3 +483,20 @@ def test_spark_applies_time_zones_date_formats_and_qualtrics_as_duckdb_does(spar
                                                                  pd.Timestamp("2024-03-31 01:30", tz="UTC")]
     reasons = set(expected.rejects["reason"])  # (the export's stores and customers are not this brand's)
     assert {"Qualtrics survey preview", "unknown location_id", "occurred_at is not a valid timestamp"} <= reasons
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_rejects_every_bad_row_as_duckdb_does(spark, tmp_path):
+    """Every row of the ingest rule tests, all in one brand: the same rejects on Spark as on DuckDB."""
+    from .conftest import CLEAN, write_brand
+    from .test_ingest import BAD_ROWS
+
+    texts = dict(CLEAN)
+    for table, row, _column, _reason in BAD_ROWS:
+        texts[table] = texts[table] + row + "\n"
+    folder = write_brand(tmp_path / "b", **texts)
+    expected = cx.load_dataset(folder)
+    tables_and_rejects_agree(cx.connect(folder, spark=spark), expected)
+    found = set(zip(expected.rejects["table"], expected.rejects["column"], expected.rejects["reason"]))
+    assert {(table, column, reason) for table, _row, column, reason in BAD_ROWS} <= found

@@ -9,7 +9,7 @@ import yaml
 import cxresearch as cx
 from cxresearch import schema
 
-from .conftest import CLEAN, frame_equal, with_row, write_brand
+from .conftest import CLEAN, as_duckdb_file, frame_equal, with_row, write_brand
 
 
 def test_clean_brand_loads_everything_in_canonical_dtypes(brand):
@@ -89,7 +89,7 @@ def test_dates_that_are_not_iso_need_a_date_format(tmp_path):
     assert bad["reason"].tolist() == ["responded_at is not a valid timestamp"]
 
 
-@pytest.mark.parametrize("table,row,column,reason", [
+BAD_ROWS = [  # (table, the row appended to its clean CSV, the column and the reason of its reject)
     ("responses", "R9,L1,2024-01-05,C1,in_store,act,11,,,,,", "nps", "nps outside 0-10"),
     ("responses", "R9,L1,2024-01-05,C1,in_store,act,-1,,,,,", "nps", "nps outside 0-10"),
     ("responses", "R9,L1,2024-01-05,C1,in_store,act,7.5,,,,,", "nps", "nps is not a whole number"),
@@ -121,15 +121,24 @@ def test_dates_that_are_not_iso_need_a_date_format(tmp_path):
     ("transactions", "T1,C1,L1,2024-01-01,5,in_store", "transaction_id", "duplicate transaction_id"),
     ("customers", "C9,L5,2024-01-01,regular", "home_location_id", "unknown home_location_id"),
     ("locations", "L9,Far,North,street,2019-05-01,91,0", "latitude", "latitude outside -90-90"),
-])
-def test_each_bad_row_is_rejected_with_its_reason_and_the_rest_loads(tmp_path, table, row, column, reason):
+]
+
+
+@pytest.mark.parametrize("table,row,column,reason", BAD_ROWS)
+@pytest.mark.parametrize("reader", ["folder", "duckdb_file"])
+def test_each_bad_row_is_rejected_with_its_reason_and_the_rest_loads(tmp_path, table, row, column, reason, reader):
+    """The one rule set, as DuckDB reads a CSV folder and as it reads text tables of a DuckDB file."""
     folder = write_brand(tmp_path / "b", **{table: with_row(table, row)})
-    ds = cx.load_dataset(folder)
+    if reader == "folder":
+        ds, source = cx.load_dataset(folder), f"{table}.csv"
+    else:
+        with cx.connect(f"duckdb://{as_duckdb_file(folder)}") as on_file:
+            ds, source = on_file.to_dataset(), f"b.duckdb:{table}"
     rejects = ds.rejects
     assert len(rejects) == 1, rejects
     got = rejects.iloc[0]
     assert (got["table"], got["column"], got["reason"]) == (table, column, reason)
-    assert got["source"] == f"{table}.csv"
+    assert got["source"] == source
     assert got["row"] == CLEAN[table].count("\n")  # the appended row: header not counted, 1-based
     expected_rows = CLEAN[table].count("\n") - 1
     assert len(ds.table(table)) == expected_rows

@@ -44,6 +44,9 @@ from cxresearch.io import qualtrics
 from cxresearch.io.dataset import CXDataset
 from cxresearch.io.files import IngestError, canonical_names, file_format, folder_tables, require_columns
 
+__all__ = ["connect", "duckdb_materialize", "duckdb_register", "load_dataset", "local_files", "read_errors",
+           "read_qualtrics", "resolve", "spark_session"]
+
 log = logging.getLogger(__name__)
 
 SPARK_ENV = "CXRESEARCH_SPARK"  # master or Spark Connect URL for "spark:<folder>" (default local[2])

@@ -13,6 +13,8 @@ from cxresearch.engine.source import PREFIX, Source
 from cxresearch.io.dataset import CXDataset
 from cxresearch.schema import ROW
 
+__all__ = ["as_source", "frames_source"]
+
 
 def as_source(data, table: str = "responses") -> Source:
     """Any input of the measures as a `Source`, so that every reduction runs one code path.

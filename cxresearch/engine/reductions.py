@@ -23,6 +23,9 @@ from cxresearch import schema
 from cxresearch.engine.rules import hash64, on_duckdb, repeats
 from cxresearch.schema import METRICS, PASSIVE_MIN, PROMOTER_MIN, ROW, SCALES
 
+__all__ = ["cohort_counts", "customer_key", "customer_outcomes", "customer_purchases", "end_of_data", "ex_means",
+           "first_purchases", "purchase_span", "revenue_sums", "score_counts", "touchpoints"]
+
 ENGINE_PERIODS = ("D", "W", "M", "Q", "Y")  # pandas periods whose Ibis truncate unit has the same name
 FIRST_PURCHASE = ("anchor_at", "anchor_location_id", "anchor_channel")
 # accepted rows hold only these labels (or null), so a bit per label counts distinct channels

@@ -34,6 +34,11 @@ from cxresearch import schema
 from cxresearch.io.files import NA_TOKENS
 from cxresearch.schema import ROW
 
+__all__ = ["Checked", "accepted_rows", "as_stored", "check_category", "check_id", "check_number", "check_rows",
+           "check_score", "check_text", "check_timestamp", "duplicate_rows", "exceptions", "has_repeated_keys",
+           "hash64", "java_pattern", "local_to_utc", "naive_utc", "on_duckdb", "parse_category", "parse_number",
+           "parse_text", "parse_timestamp", "reject_records", "repeats", "storable", "typed_rows", "valid_rows"]
+
 ENGINE_TYPES = {"id": dt.string, "text": dt.string, "timestamp": dt.Timestamp(), "float": dt.float64,
                 "score": dt.int8, "category": dt.string}
 # The white space the in-memory validator strips (Python's: ASCII's six, the separators \x1c-\x1f and

@@ -8,6 +8,8 @@ from cxresearch import schema
 from cxresearch.io.dataset import CXDataset, accounting_table, summary_lines
 from cxresearch.schema import ROW
 
+__all__ = ["Source"]
+
 PREFIX = "cx_"  # engine tables this package writes: cx_<table>_checked, cx_<table>_rejects, cx_rejects
 
 

@@ -14,6 +14,8 @@ import pandas as pd
 
 from cxresearch import schema
 
+__all__ = ["CXDataset", "accounting_table", "summary_lines"]
+
 FORMATS = ("parquet", "csv")
 
 

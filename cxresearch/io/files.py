@@ -15,6 +15,8 @@ from pathlib import Path
 from cxresearch import schema
 from cxresearch.io import mapping as mapping_mod
 
+__all__ = ["IngestError", "canonical_names", "file_format", "folder_tables", "locate_tables", "require_columns"]
+
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 DEFAULT_MAPPING_FILE = "mapping.yaml"
 NA_TOKENS = ("NA", "N/A", "NULL", "null", "NaN", "nan")  # CSV cells read as missing (besides empty ones)

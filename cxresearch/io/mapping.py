@@ -27,6 +27,8 @@ import yaml
 
 from cxresearch import schema
 
+__all__ = ["MappingError", "check_mapping", "load_mapping", "read_mapping", "table_options"]
+
 TABLE_KEYS = {"file", "format", "timezone", "date_format", "delimiter", "columns", "values"}
 READ_FORMATS = ("csv", "parquet", "qualtrics")
 

@@ -22,6 +22,8 @@ import pandas as pd
 
 from cxresearch.schema import ATTRIBUTE_PREFIX
 
+__all__ = ["QualtricsFormatError", "choice_to_number", "export_timezone", "read", "read_header", "resolve_columns"]
+
 # Columns every Qualtrics export has, mapped by default (a mapping may override them).
 DEFAULT_COLUMNS = {"ResponseId": "response_id", "RecordedDate": "responded_at",
                    "ExternalReference": "customer_id"}

@@ -26,6 +26,9 @@ from statsmodels.stats.meta_analysis import combine_effects
 from cxresearch.measures import metrics as mx
 from cxresearch.schema import PASSIVE_MIN, PROMOTER_MIN
 
+__all__ = ["consistency", "consistency_by", "estimates_from_counts", "funnel", "funnel_curve", "icc_from_sums",
+           "location_estimates", "shrink"]
+
 SCALE_LIMITS = {"nps": (-100.0, 100.0), "csat": (0.0, 1.0), "ces": (1.0, 7.0)}
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["relative_weights", "relative_weights_from_cov"]
+
 
 def relative_weights_from_cov(cov: np.ndarray) -> tuple[np.ndarray, float]:
     """Johnson's (2000) relative weights from the covariance of [predictors..., target].

@@ -10,6 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+__all__ = ["clip_to_scale", "mean_from_moments", "nps_from_counts", "proportion_from_counts", "wilson_interval",
+           "z_value"]
+
 NPS_PSEUDO = (0.75, 1.5, 0.75)  # promoter, passive, detractor pseudo-counts of the adjusted Wald interval
 
 

@@ -13,6 +13,8 @@ from cxresearch.engine import as_source, reductions
 from cxresearch.measures import metrics as mx
 from cxresearch.schema import JOURNEY_STAGES
 
+__all__ = ["channel_reach", "maturity_levels", "stage_funnel", "touchpoints"]
+
 MATURITY_LEVELS = ("communication", "responsiveness", "engagement", "proactive", "breakthrough")  # Gartner
 
 

@@ -34,6 +34,10 @@ from cxresearch.measures.intervals import (  # noqa: F401
 )
 from cxresearch.schema import METRICS, PASSIVE_MIN, PROMOTER_MIN, SCALES
 
+__all__ = ["CESResult", "NPSResult", "ProportionResult", "add_period", "ces", "csat", "nps", "period_of",
+           "proportion", "readable_trend", "response_coverage", "score_counts", "score_missingness", "summarize",
+           "summarize_counts", "trend"]
+
 DEFAULT_MIN_N = 30
 
 

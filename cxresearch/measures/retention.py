@@ -22,6 +22,8 @@ from cxresearch.engine import as_source, reductions
 from cxresearch.measures import metrics as mx
 from cxresearch.schema import PASSIVE_MIN, PROMOTER_MIN
 
+__all__ = ["cohort_matrix", "customer_table", "first_purchases", "loyalty_tiers", "nps_group", "retention_rates"]
+
 NPS_GROUPS = ("detractor", "passive", "promoter")
 TIER_LABELS = ("one-time (1)", "returning (2)", "watch (3-4)", "care (5+)")  # seed research: watch at 3+, care at 5+
 

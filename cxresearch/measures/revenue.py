@@ -12,6 +12,8 @@ import pandas as pd
 from cxresearch.engine import as_source, reductions
 from cxresearch.measures import metrics as mx
 
+__all__ = ["location_panel", "purchase_span", "revenue_summary"]
+
 
 def revenue_summary(transactions, by=("location_id",), period: str | None = "Q",
                     level: float = 0.95) -> pd.DataFrame:

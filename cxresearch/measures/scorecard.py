@@ -14,6 +14,8 @@ from cxresearch.measures import compare, journey
 from cxresearch.measures import metrics as mx
 from cxresearch.schema import ATTRIBUTE_PREFIX
 
+__all__ = ["attribute_gaps", "location_scorecard"]
+
 
 def location_scorecard(dataset, min_n: int = mx.DEFAULT_MIN_N, period: str = "Q", level: float = 0.95) -> pd.DataFrame:
     """One row per location: NPS (raw and shrunk, with intervals), rank, funnel flags, CSAT, CES, trend, maturity.

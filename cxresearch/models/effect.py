@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+__all__ = ["Effect"]
+
 
 @dataclass
 class Effect:

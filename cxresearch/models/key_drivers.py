@@ -9,6 +9,8 @@ import pandas as pd
 from cxresearch.measures.importance import relative_weights_from_cov
 from cxresearch.schema import ATTRIBUTE_PREFIX
 
+__all__ = ["drivers"]
+
 
 def _weighted_cov(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     mean = (w @ x) / w.sum()

@@ -10,6 +10,8 @@ from scipy import stats
 
 from cxresearch.models.effect import Effect
 
+__all__ = ["ex_effect", "revenue_effect", "two_way_demean", "wild_cluster_interval"]
+
 
 def two_way_demean(frame: pd.DataFrame, columns: list[str], unit: str, time: str, tol: float = 1e-10,
                    max_iter: int = 500) -> pd.DataFrame:

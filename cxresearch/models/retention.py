@@ -11,6 +11,8 @@ import statsmodels.api as sm
 from cxresearch.measures import metrics as mx
 from cxresearch.models.effect import Effect
 
+__all__ = ["retention_effect", "survival_check"]
+
 DEFAULT_COVARIATES = ("region", "format", "anchor_channel", "segment")
 
 

@@ -11,6 +11,8 @@ import pandas as pd
 from cxresearch.measures import metrics as mx
 from cxresearch.models.effect import Effect
 
+__all__ = ["WhatIf", "what_if"]
+
 
 @dataclass
 class WhatIf:

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+__all__ = ["SynthParams", "Truth"]
+
 REGIONS = ("North", "South", "East", "West", "Central")
 FORMATS = ("flagship", "mall", "street", "outlet")
 SEGMENTS = ("premium", "regular", "value")

@@ -22,6 +22,8 @@ from cxresearch.synth.params import (
 )
 from cxresearch.synth.world import _attributes_given_total, _Calendar, _Experience, _pick
 
+__all__ = ["location_quarter_truth", "location_truth"]
+
 
 def _truth(arguments, p, loc, ex, exp, cust, buys, location_ids, cal, horizon_days, rng) -> Truth:
     n_loc, n_q = ex.shape
