@@ -58,17 +58,39 @@ READ_IN_PLACE = True  # typed sources on DuckDB are read in place (tests switch 
 
 def connect(source="data/sample", *, spark=None, mapping=None, memory_limit: str | None = None,
             threads: int | None = None, scratch: str | Path | None = None):
-    """Open `source` on its engine and validate it there; returns a `Source` (or a CXDataset for pandas).
+    """Open a source on its engine and validate every table there.
 
-    `source`: a folder of exports (DuckDB by default), "duckdb:///file.duckdb", "spark:<folder>",
-    "pandas:<folder>" (with "spark:", the master or Spark Connect URL comes from the
-    CXRESEARCH_SPARK environment variable, default local[2]), or any Ibis URL ("postgres://...",
-    "snowflake://...") whose database holds the canonical tables. `spark`: a SparkSession, a master
-    URL ("local[2]", "spark://...") or a Spark Connect URL ("sc://..."); with it, a folder is read
-    by Spark. `mapping`: as for `load_dataset` (a folder's mapping.yaml is used by default).
-    `memory_limit` caps DuckDB (e.g. "3GB"; beyond it DuckDB spills to `scratch`, by default a
-    folder of its own in $TMPDIR/cxresearch-duckdb-<user>, which only that user can read) and
-    `threads` its threads (default: one per core), for a machine shared with other work.
+    Parameters
+    ----------
+    source : str, Path, CXDataset or Source
+        A folder of exports (read by DuckDB, the default), ``"duckdb:///file.duckdb"``,
+        ``"spark:<folder>"`` (the master or Spark Connect URL from ``CXRESEARCH_SPARK``, default
+        ``local[2]``), ``"pandas:<folder>"`` (the same checks, fetched into memory), or any Ibis URL
+        (``"postgres://..."``) whose database holds the canonical tables. A dataset or Source is
+        returned as it is.
+    spark : SparkSession or str, optional
+        A session, a master URL (``"local[2]"``) or a Spark Connect URL (``"sc://..."``): the folder
+        is then read by Spark.
+    mapping : dict, str or Path, optional
+        A column mapping (see `cxresearch.io.mapping`); a folder's ``mapping.yaml`` by default.
+    memory_limit : str, optional
+        DuckDB's memory cap (``"3GB"``); beyond it DuckDB spills to `scratch`, by default a folder
+        of its own in ``$TMPDIR/cxresearch-duckdb-<user>`` that only its user can read.
+    threads : int, optional
+        DuckDB's threads (default: one per core), for a machine shared with other work.
+    scratch : str or Path, optional
+        Where DuckDB spills.
+
+    Returns
+    -------
+    Source
+        The validated tables and their rejects on the engine (a CXDataset for ``"pandas:"``).
+
+    Raises
+    ------
+    IngestError
+        A folder or file that cannot be used as a whole (no locations table, a required column
+        missing, an unreadable file); bad rows are rejects, not errors.
     """
     if isinstance(source, (CXDataset, Source)):
         return source
@@ -116,12 +138,30 @@ def local_files(source) -> list[Path]:
 
 
 def load_dataset(path, mapping=None) -> CXDataset:
-    """Read, validate and return the CX tables in folder `path`, in memory (pandas).
+    """Read, validate and return the CX tables of a folder, in memory (pandas).
 
-    The same validation as `connect` (it is `connect` on an embedded DuckDB, fetched): `mapping` is
-    a dict, a path to a YAML mapping, or None (then `path/mapping.yaml` is used if it exists).
-    Required: a locations table and at least one of responses and transactions. Problems with a
-    file as a whole raise `IngestError`; bad rows go to `dataset.rejects` with their reason.
+    The same validation as `connect`: it is `connect` on an embedded DuckDB, fetched.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder with one file per table (``locations.csv``, ``responses.parquet``, ...): a
+        locations table and at least one of responses and transactions.
+    mapping : dict, str or Path, optional
+        A column mapping, or a YAML file holding one; ``path/mapping.yaml`` is used if it exists.
+
+    Returns
+    -------
+    CXDataset
+        The accepted rows in canonical dtypes, `rejects` (one row per refused row, with its
+        reason) and the accounting (read = accepted + rejected per table).
+
+    Raises
+    ------
+    IngestError
+        A folder or file that cannot be used as a whole.
+    MappingError
+        A mapping that does not fit the schema (checked before any data is read).
     """
     with _connect_duckdb_folder(Path(path), mapping, {}, None) as source:
         return source.to_dataset()
@@ -130,10 +170,20 @@ def load_dataset(path, mapping=None) -> CXDataset:
 def read_qualtrics(path, mapping=None, locations=None) -> CXDataset:
     """Read one Qualtrics CSV export into the responses table of a CXDataset.
 
-    `mapping` is the responses section (columns, values, timezone) or a full mapping with a
-    `responses:` section, as a dict or YAML path. `locations` (ids, a locations frame or a
-    CXDataset) lets unknown location_ids be rejected; without it they are not checked. Preview,
-    test and spam responses are rejects with their reason.
+    Parameters
+    ----------
+    path : str or Path
+        The export (three header rows: column names, question texts, ImportIds).
+    mapping : dict, str or Path, optional
+        The responses section (columns, values, timezone) or a full mapping with a ``responses:``
+        section; keys may be the export's column names, question texts or ImportIds.
+    locations : ids, DataFrame or CXDataset, optional
+        Known locations, so that unknown location_ids are rejected; without them they are not checked.
+
+    Returns
+    -------
+    CXDataset
+        The responses; preview, test and spam responses are rejects with their reason.
     """
     settings = mapping_mod.read_mapping(mapping)
     if "responses" not in settings:

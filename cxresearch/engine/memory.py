@@ -19,11 +19,22 @@ __all__ = ["as_source", "frames_source"]
 def as_source(data, table: str = "responses") -> Source:
     """Any input of the measures as a `Source`, so that every reduction runs one code path.
 
-    A Source is returned as it is; a CXDataset's tables, or a DataFrame (as table `table`), are
-    registered in an embedded DuckDB (timestamps as naive UTC, labels as text, `_row` numbering the
-    rows in frame order) without validating them again. A CXDataset keeps its Source while its
-    tables are the same frames, so several reductions of one dataset register it once; replace a
-    table rather than editing it in place."""
+    A CXDataset's tables, or a DataFrame, are registered in an embedded DuckDB (timestamps as
+    naive UTC, labels as text, `_row` numbering the rows in frame order) without being validated
+    again. A CXDataset keeps its Source while its tables are the same frames, so several reductions
+    of one dataset register it once: replace a table rather than editing it in place.
+
+    Parameters
+    ----------
+    data : Source, CXDataset or DataFrame
+        What to reduce; a Source is returned as it is.
+    table : str, default "responses"
+        The canonical table a DataFrame holds.
+
+    Returns
+    -------
+    Source
+    """
     if isinstance(data, Source):
         return data
     if isinstance(data, CXDataset):

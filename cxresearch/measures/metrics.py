@@ -129,7 +129,27 @@ def _clean_scores(scores, name: str, low: int, high: int) -> tuple[np.ndarray, i
 
 
 def nps(scores, level: float = 0.95) -> NPSResult:
-    """NPS of 0-10 scores: promoters 9-10, passives 7-8, detractors 0-6. Missing scores are ignored and counted."""
+    """Net Promoter Score of 0-10 scores, with its adjusted-Wald interval.
+
+    Promoters answer 9-10, passives 7-8, detractors 0-6; NPS = %promoters - %detractors.
+
+    Parameters
+    ----------
+    scores : array-like
+        Whole numbers from 0 to 10; missing values are ignored and counted.
+    level : float, default 0.95
+        Confidence level of the interval.
+
+    Returns
+    -------
+    NPSResult
+        nps, n, the counts and shares of each group, se, ci_low, ci_high, level, missing.
+
+    Raises
+    ------
+    ValueError
+        A score outside 0-10 or not a whole number.
+    """
     values, missing = _clean_scores(scores, "nps", *SCALES["nps"])
     promoters, passives = values >= PROMOTER_MIN, (values >= PASSIVE_MIN) & (values < PROMOTER_MIN)
     counts = nps_from_counts([promoters.sum()], [passives.sum()], [(values < PASSIVE_MIN).sum()], level)
@@ -139,7 +159,23 @@ def nps(scores, level: float = 0.95) -> NPSResult:
 
 
 def csat(scores, scale: int = 5, top_box: int = 2, level: float = 0.95) -> ProportionResult:
-    """CSAT as the share of the `top_box` highest answers on a 1-`scale` scale (default 4-5 of 5)."""
+    """CSAT as the share of the `top_box` highest answers, with its Wilson interval.
+
+    Parameters
+    ----------
+    scores : array-like
+        Whole numbers from 1 to `scale`; missing values are ignored and counted.
+    scale : int, default 5
+        The highest answer.
+    top_box : int, default 2
+        How many of the highest answers count as satisfied (4-5 of 5 by default).
+    level : float, default 0.95
+        Confidence level of the interval.
+
+    Returns
+    -------
+    ProportionResult
+    """
     values, missing = _clean_scores(scores, "csat", 1, scale)
     if not 1 <= top_box < scale:
         raise ValueError(f"top_box must be between 1 and {scale - 1}, got {top_box}")
@@ -150,7 +186,21 @@ def csat(scores, scale: int = 5, top_box: int = 2, level: float = 0.95) -> Propo
 
 
 def ces(scores, easy_from: int = 5, level: float = 0.95) -> CESResult:
-    """CES on 1-7 (higher is easier): mean with a t interval and the share of easy answers (>= `easy_from`)."""
+    """Customer effort on 1-7 (higher is easier): the mean and the share of easy answers.
+
+    Parameters
+    ----------
+    scores : array-like
+        Whole numbers from 1 to 7; missing values are ignored and counted.
+    easy_from : int, default 5
+        The lowest answer that counts as easy.
+    level : float, default 0.95
+        Confidence level of the intervals (t for the mean, Wilson for the share).
+
+    Returns
+    -------
+    CESResult
+    """
     values, missing = _clean_scores(scores, "ces", *SCALES["ces"])
     m = mean_from_moments([values.sum()], [(values**2).sum()], [len(values)], level).iloc[0]
     e = proportion_from_counts([(values >= easy_from).sum()], [len(values)], level).iloc[0]
@@ -162,7 +212,21 @@ def ces(scores, easy_from: int = 5, level: float = 0.95) -> CESResult:
 
 
 def proportion(successes: int, n: int, level: float = 0.95, label: str = "share") -> ProportionResult:
-    """A share of `successes` out of `n` (e.g. a retention rate) with its Wilson interval."""
+    """A share of `successes` out of `n` (a retention rate, say) with its Wilson interval.
+
+    Parameters
+    ----------
+    successes, n : int
+        Counts, 0 <= successes <= n.
+    level : float, default 0.95
+        Confidence level of the interval.
+    label : str, default "share"
+        What the share is, for its printed form.
+
+    Returns
+    -------
+    ProportionResult
+    """
     if n < 0 or not 0 <= successes <= n:
         raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
     row = proportion_from_counts([successes], [n], level).iloc[0]
@@ -202,15 +266,30 @@ def score_counts(responses, by: list[str], metrics=METRICS, csat_top_box: int = 
 
 def summarize(responses, by=None, metrics=METRICS, min_n: int = DEFAULT_MIN_N,
               period: str | None = None, level: float = 0.95, time_column: str = "responded_at") -> pd.DataFrame:
-    """One row per group with each metric, its interval and n; cells with n < `min_n` are suppressed.
+    """One row per group with each metric, its interval and n; small cells suppressed.
 
-    `responses` is a Source, a CXDataset or a responses DataFrame (counted by one reduction on its
-    engine). `by` is any list of its columns (location_id, channel, journey_stage, ...) and, where
-    there is a locations table (a Source, a CXDataset), location columns (region, format); `period`
-    ('D', 'W', 'M', 'Q', 'Y') adds a period column from `time_column` and groups by it too. For each
-    metric the columns are `<m>` (NPS points, CSAT top-2-box share, CES mean), `<m>_ci_low`,
-    `<m>_ci_high`, `<m>_se`, `<m>_n` and `<m>_suppressed`; a suppressed value and its interval are
-    NaN, never shown.
+    Parameters
+    ----------
+    responses : Source, CXDataset or DataFrame
+        The responses; one reduction counts them on their engine.
+    by : str or list of str, optional
+        Columns of the responses (location_id, channel, journey_stage, ...) and, where there is a
+        locations table (a Source, a CXDataset), location columns (region, format).
+    metrics : str or sequence of str, default ("nps", "csat", "ces")
+        The metrics to report.
+    min_n : int, default 30
+        Cells with fewer answers are suppressed: their value and interval are NaN, never shown.
+    period : {"D", "W", "M", "Q", "Y"}, optional
+        Also group by the calendar period (UTC) of `time_column`.
+    level : float, default 0.95
+        Confidence level of the intervals.
+    time_column : str, default "responded_at"
+
+    Returns
+    -------
+    DataFrame
+        The group columns, ``responses``, and per metric ``<m>`` (NPS points, CSAT top-2-box share,
+        CES mean), ``<m>_ci_low``, ``<m>_ci_high``, ``<m>_se``, ``<m>_n`` and ``<m>_suppressed``.
     """
     by = [by] if isinstance(by, str) else list(by or [])
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
@@ -258,12 +337,35 @@ def _metric_from_counts(counts: pd.DataFrame, metric: str, level: float) -> pd.D
 def trend(responses: pd.DataFrame, metric: str = "nps", by=("location_id",), period: str = "Q",
           periods: tuple | None = None, min_n: int = DEFAULT_MIN_N, level: float = 0.95,
           time_column: str = "responded_at") -> pd.DataFrame:
-    """Change of `metric` per group between two periods, with the interval of the change.
+    """Change of a metric per group between two periods, with the interval of the change.
 
-    Compares `periods=(earlier, later)` (e.g. ('2024Q4', '2025Q1')); by default the last two periods
-    in the data. The interval of a difference combines the two intervals by MOVER (Zou & Donner
-    2008; Newcombe's method for proportions), so each side keeps its own small-sample interval.
-    `significant` is True when the interval excludes zero. Either side below `min_n` suppresses the row.
+    The interval combines the two periods' own intervals by MOVER (Zou & Donner 2008; Newcombe's
+    method for proportions), so each side keeps its small-sample interval.
+
+    Parameters
+    ----------
+    responses : Source, CXDataset or DataFrame
+    metric : {"nps", "csat", "ces"}, default "nps"
+    by : str or sequence of str, default ("location_id",)
+        Group columns; None for the whole brand.
+    period : str, default "Q"
+    periods : tuple of two period labels, optional
+        ``(earlier, later)``, e.g. ``("2024Q4", "2025Q1")``; by default the last two in the data.
+    min_n : int, default 30
+        Either side below it suppresses the row.
+    level : float, default 0.95
+    time_column : str, default "responded_at"
+
+    Returns
+    -------
+    DataFrame
+        Per group: the metric in each period with n, ``change`` with ``change_ci_low`` and
+        ``change_ci_high``, ``significant`` (the interval excludes zero) and ``suppressed``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two periods of data.
     """
     by = [by] if isinstance(by, str) else list(by or [])
     table = summarize(responses, by, [metric], min_n=0, period=period, level=level, time_column=time_column)
