@@ -218,8 +218,8 @@ def run(config_path="reports.yaml", data=None, out=None, workers: int | None = N
     With `retry_failed=RUN_ID` only the notebooks that failed in that run are executed again; the
     others are copied from it into the new run.
     """
-    from cxresearch.reports.brand import brand_results, fingerprint
     from cxresearch.engine import connect, resolve
+    from cxresearch.reports.brand import brand_results, fingerprint
 
     config = load_config(config_path)
     base = Path(config["_base"])
