@@ -5,7 +5,8 @@
     cxresearch synth --locations 60 --customers 20000 --seed 7 --out data/sample
 
 Exit codes: 0 success; 1 some reports failed (run) or rows were rejected with --strict (validate);
-2 bad input, config or usage.
+2 bad input, config or usage; 75 another run holds the output folder (run; try again later);
+128 + the signal's number when SIGTERM (143) or SIGINT (130) stopped a run, with nothing published.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_argument("--locations", help="comma-separated location ids for the fan-out notebooks")
     suite.add_argument("--retry-failed", metavar="RUN_ID", help="re-run only the notebooks that failed in RUN_ID")
     suite.add_argument("--quiet", action="store_true", help="no progress bar")
+    suite.add_argument("--wait", action="store_true", help="when another run holds the output folder, wait for it "
+                       "instead of exiting at once (exit code 75)")
+    suite.add_argument("--keep", type=int, metavar="N", help="after publishing, remove runs beyond the newest N, "
+                       "never the one latest points to (default: the config's keep, else keep all)")
     suite.set_defaults(func=cmd_run)
 
     check = commands.add_parser("validate", help="load a data folder, print what loaded and the accounting",
@@ -67,11 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
+    from cxresearch.reports.guard import RunLocked, RunStopped
     from cxresearch.reports.runner import run
 
+    if args.keep is not None and args.keep < 1:
+        raise ValueError(f"--keep must be at least 1, not {args.keep}")
     split = lambda text: [x.strip() for x in text.split(",") if x.strip()] if text else None  # noqa: E731
-    result = run(args.config, data=args.data, out=args.out, workers=args.workers, only=split(args.only),
-                 locations=split(args.locations), retry_failed=args.retry_failed, progress=not args.quiet)
+    try:
+        result = run(args.config, data=args.data, out=args.out, workers=args.workers, only=split(args.only),
+                     locations=split(args.locations), retry_failed=args.retry_failed, progress=not args.quiet,
+                     wait=args.wait, keep=args.keep)
+    except RunLocked as exc:
+        print(f"cxresearch run: {exc}", file=sys.stderr)
+        return 75
+    except RunStopped as stop:
+        print(f"cxresearch run: stopped by {stop.name}: {stop.finished} of {stop.total} reports finished; "
+              "nothing was published", file=sys.stderr)
+        return 128 + stop.signum
     ok = len(result.jobs) - len(result.failed)
     print(f"{ok} of {len(result.jobs)} reports ok; run {result.run_id}")
     for job in result.failed:

@@ -84,8 +84,15 @@ def test_index_links_every_report_and_no_html_shows_code(finished_run):
 def test_publish_is_atomic_and_latest_points_to_the_run(finished_run):
     _, out = finished_run
     assert os.path.islink(out / "latest")
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [".lock"]  # no staging folder left
+    assert (out / ".lock").read_text() == ""  # released: it names no run
     assert not (out / "latest" / "_cache").exists()
+
+
+def test_kernels_talk_over_private_ipc_sockets_not_tcp(finished_run):
+    _, out = finished_run
+    log = (out / "latest" / "kernels.log").read_text()
+    assert "without encryption" not in log and "Invalid Signature" not in log
 
 
 def test_retry_failed_reruns_only_the_failures(finished_run):
@@ -111,7 +118,8 @@ def test_bad_parameters_are_refused_before_any_kernel_starts(tmp_path, capsys, p
     config = write_config(tmp_path, parameters=parameters)
     assert main(["run", "--config", str(config), "--quiet"]) == 2
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
+    out = tmp_path / "reports"  # nothing written but the (released) lock
+    assert [p.name for p in out.iterdir()] == [".lock"] and (out / ".lock").read_text() == ""
 
 
 def test_unknown_only_name_and_bad_config_are_clear_errors(tmp_path):

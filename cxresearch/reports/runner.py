@@ -7,11 +7,14 @@ notebooks and which one fans out over which locations. Every parameter is checke
 notebook's declared ones before any kernel starts. Each notebook runs in its own kernel; a failure
 is kept (its executed copy shows the error), reported, and does not stop the others. The run is
 written to a hidden temporary folder and published by one atomic rename, then `latest` is switched
-to it, so a reader never sees a half-written run.
+to it, so a reader never sees a half-written run. One run at a time works on an output folder (a
+lock; `wait=True` waits for the other), SIGTERM and SIGINT stop a run cleanly with nothing published,
+kernels talk over private IPC sockets, and `keep` prunes old runs (see `cxresearch.reports.guard`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -20,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -30,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from cxresearch import __version__
+from cxresearch.reports import guard
 
 __all__ = ["ConfigError", "Job", "RunResult", "declared_parameters", "execute", "load_config", "plan", "render_html",
            "run", "validate_parameters"]
@@ -83,10 +88,13 @@ def load_config(path) -> dict:
         raise ConfigError(f"{path}: cannot read the run config ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    unknown = set(config) - {"data", "mapping", "out", "parameters", "notebooks", "workers"}
+    unknown = set(config) - {"data", "mapping", "out", "parameters", "notebooks", "workers", "keep"}
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; expected data, mapping, out, "
-                          "parameters, notebooks, workers")
+                          "parameters, notebooks, workers, keep")
+    keep = config.get("keep")
+    if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool) or keep < 1):
+        raise ConfigError(f"{path}: keep must be a whole number of runs, at least 1; got {keep!r}")
     if not config.get("notebooks"):
         raise ConfigError(f"{path}: no notebooks listed")
     base = path.resolve().parent
@@ -185,7 +193,8 @@ def execute(job: Job, folder: str) -> Job:
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         pm.execute_notebook(job.notebook, str(output), parameters=job.parameters, cwd=str(Path(job.notebook).parent),
-                            progress_bar=False, log_output=False, kernel_name="python3")
+                            progress_bar=False, log_output=False, kernel_name="python3",
+                            kernel_manager_class=guard.PrivateKernelManager, shutdown_kernel="immediate")
         job.status = "ok"
     except pm.PapermillExecutionError as exc:
         job.status, job.error = "failed", f"{exc.ename}: {exc.evalue}"
@@ -212,21 +221,43 @@ def render_html(notebook: Path, target: Path) -> Path:
 
 
 def run(config_path="reports.yaml", data=None, out=None, workers: int | None = None, only=None, locations=None,
-        retry_failed: str | None = None, progress: bool = True) -> RunResult:
+        retry_failed: str | None = None, progress: bool = True, wait: bool = False,
+        keep: int | None = None) -> RunResult:
     """Execute the suite and publish it under `out/<run_id>`, with `out/latest` pointing to it.
 
     With `retry_failed=RUN_ID` only the notebooks that failed in that run are executed again; the
-    others are copied from it into the new run.
+    others are copied from it into the new run. Another run on the same `out` raises
+    `guard.RunLocked` at once, or is waited for with `wait`. SIGTERM or SIGINT stops the run: no
+    new notebook starts, running kernels are shut down, the staging folder is removed and
+    `guard.RunStopped` is raised, with nothing published. After publishing, runs beyond the newest
+    `keep` (default: the config's `keep`, else all are kept) are removed, never the one `latest`
+    points to.
     """
+    config = load_config(config_path)
+    base = Path(config["_base"])
+    out = (Path(out) if out else base / config.get("out", "reports")).resolve()
+    keep = keep if keep is not None else config.get("keep")
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    with guard.run_lock(out, run_id, wait), guard.stop_on_signals():
+        staging = out / f".tmp-{run_id}"
+        try:
+            result = _run_locked(config, base, data, out, run_id, staging, workers, only, locations, retry_failed,
+                                 progress)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if keep:
+            for removed in guard.prune_runs(out, keep):
+                logging.getLogger(__name__).info("removed run %s (keep %d)", removed, keep)
+    return result
+
+
+def _run_locked(config, base, data, out, run_id, staging, workers, only, locations, retry_failed, progress):
+    """The run itself, with the output folder's lock held."""
     from cxresearch.engine import connect, resolve
     from cxresearch.reports.brand import brand_results, fingerprint
 
-    config = load_config(config_path)
-    base = Path(config["_base"])
     data = resolve(data, Path.cwd()) if data else resolve(config.get("data", "data/sample"), base)
-    out = (Path(out) if out else base / config.get("out", "reports")).resolve()
-    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
-    staging = out / f".tmp-{run_id}"
     dataset = connect(data, mapping=config.get("mapping"))
     jobs = plan(config, only, locations, dataset)
     reused = _mark_reused(jobs, _previous_run(out, retry_failed)) if retry_failed else []
@@ -238,9 +269,13 @@ def run(config_path="reports.yaml", data=None, out=None, workers: int | None = N
     started = time.perf_counter()
     staging.mkdir(parents=True)
     params = config.get("parameters") or {}
-    brand_results(dataset, horizon_days=params.get("horizon_days", 180), min_n=params.get("min_n", 30),
-                  period=params.get("period", "Q"), cache_dir=staging / "_cache", fingerprint=fingerprint(data),
-                  seed=params.get("seed", 0))
+    try:
+        brand_results(dataset, horizon_days=params.get("horizon_days", 180), min_n=params.get("min_n", 30),
+                      period=params.get("period", "Q"), cache_dir=staging / "_cache", fingerprint=fingerprint(data),
+                      seed=params.get("seed", 0))
+    except guard.RunStopped as stop:
+        stop.total = len(pending)
+        raise
     if reused:
         _copy_reused(out / retry_failed, staging, reused)
     finished = _execute_all(pending, staging, workers or int(config.get("workers", 2)), progress)
@@ -254,7 +289,7 @@ def run(config_path="reports.yaml", data=None, out=None, workers: int | None = N
     shutil.rmtree(staging / "_cache", ignore_errors=True)
     final = out / run_id
     os.rename(staging, final)  # atomic publish
-    _point_latest(out, run_id)
+    guard.point_latest(out, run_id)
     return RunResult(run_id, final, jobs)
 
 
@@ -272,25 +307,57 @@ def _fill_run_parameters(job: Job, defaults: dict, data: str, mapping, cache: Pa
 
 
 def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool) -> list[Job]:
+    """Run the jobs on a pool of worker processes, each in its own process group (a terminal's
+    Ctrl-C reaches the run, which then stops the workers) with the run's private runtime folder."""
     from tqdm.auto import tqdm
 
     done = []
     bar = tqdm(total=len(jobs), desc="reports", unit="nb", disable=not progress)
-    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_quiet_kernels,
-                             initargs=(str(staging / "kernels.log"),)) as pool:
-        futures = {pool.submit(execute, job, str(staging)): job for job in jobs}
-        for future in as_completed(futures):
-            job = future.result()
-            done.append(job)
-            bar.set_postfix_str(f"{job.name}: {job.status}")
-            bar.update(1)
-    bar.close()
+    with guard.private_runtime_dir() as runtime:
+        pool = ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_setup,
+                                   initargs=(str(staging / "kernels.log"), runtime))
+        try:
+            futures = {pool.submit(execute, job, str(staging)): job for job in jobs}
+            for future in as_completed(futures):
+                job = future.result()
+                done.append(job)
+                bar.set_postfix_str(f"{job.name}: {job.status}")
+                bar.update(1)
+        except guard.RunStopped as stop:
+            _stop_workers(pool)
+            guard.kill_kernels(runtime)
+            stop.finished, stop.total = len(done), len(jobs)
+            raise
+        finally:
+            bar.close()
+            pool.shutdown(wait=True, cancel_futures=True)
     return done
 
 
-def _quiet_kernels(log_path: str) -> None:
-    """Send the worker's (and so its kernels') stderr to the run's kernels.log instead of the terminal."""
-    handle = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+def _stop_workers(pool: ProcessPoolExecutor, grace_s: float = 3.0) -> None:
+    """No new notebook starts; each worker gets SIGTERM, on which nbclient shuts its kernel down,
+    and is killed if it has not exited after `grace_s` (the run is being thrown away: its partial
+    notebooks are not worth waiting for)."""
+    processes = list((pool._processes or {}).values())  # (the executor offers no public list of its workers)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+
+
+def _worker_setup(log_path: str, runtime: str) -> None:
+    """A worker: its own process group, kernels' connection files in the run's private folder, and
+    its (and so its kernels') stderr in the run's kernels.log instead of the terminal."""
+    os.setpgrp()
+    os.environ["JUPYTER_RUNTIME_DIR"] = runtime
+    handle = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(handle, 2)
     os.close(handle)
 
@@ -320,13 +387,6 @@ def _copy_reused(source: Path, staging: Path, jobs: list[Job]) -> None:
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / relative, target)
-
-
-def _point_latest(out: Path, run_id: str) -> None:
-    """Switch out/latest to the new run atomically (a symlink replaced by rename)."""
-    temporary = out / f".latest-{run_id}"
-    temporary.symlink_to(run_id)
-    os.replace(temporary, out / "latest")
 
 
 # --- manifest and index ----------------------------------------------------------------------------
