@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     suite.add_argument("--quiet", action="store_true", help="no progress bar")
     suite.add_argument("--wait", action="store_true", help="when another run holds the output folder, wait for it "
                        "instead of exiting at once (exit code 75)")
+    suite.add_argument("--timeout", type=float, metavar="SECONDS", help="time limit of the whole run: notebooks "
+                       "still running then are stopped and reported as failed (default: the config's timeout)")
+    suite.add_argument("--timeout-per-notebook", type=float, metavar="SECONDS", help="time limit of one notebook: "
+                       "it is stopped, kept with its partial output and reported as failed (default: the config's)")
     suite.add_argument("--keep", type=int, metavar="N", help="after publishing, remove runs beyond the newest N, "
                        "never the one latest points to (default: the config's keep, else keep all)")
     suite.set_defaults(func=cmd_run)
@@ -77,11 +81,15 @@ def cmd_run(args) -> int:
 
     if args.keep is not None and args.keep < 1:
         raise ValueError(f"--keep must be at least 1, not {args.keep}")
+    for flag, limit in (("--timeout", args.timeout), ("--timeout-per-notebook", args.timeout_per_notebook)):
+        if limit is not None and limit <= 0:
+            raise ValueError(f"{flag} must be a number of seconds above 0, not {limit:g}")
     split = lambda text: [x.strip() for x in text.split(",") if x.strip()] if text else None  # noqa: E731
     try:
         result = run(args.config, data=args.data, out=args.out, workers=args.workers, only=split(args.only),
                      locations=split(args.locations), retry_failed=args.retry_failed, progress=not args.quiet,
-                     wait=args.wait, keep=args.keep)
+                     wait=args.wait, keep=args.keep, timeout=args.timeout,
+                     timeout_per_notebook=args.timeout_per_notebook)
     except RunLocked as exc:
         print(f"cxresearch run: {exc}", file=sys.stderr)
         return 75

@@ -179,3 +179,38 @@ def test_a_run_with_keep_publishes_then_prunes_the_older_runs(tmp_path, capsys):
     assert new > RUNS[1] and sorted(p.name for p in out.iterdir()) == [".lock", new, "latest"]
     assert main(["run", "--config", str(config), "--keep", "0"]) == 2
     assert "--keep must be at least 1" in capsys.readouterr().err
+
+
+SLOW = {"name": "98_slow", "notebook": str(Path(__file__).parent / "fixtures" / "slow.ipynb")}
+
+
+@pytest.mark.slow
+def test_a_notebook_over_its_time_limit_is_stopped_kept_and_failed(tmp_path):
+    import json
+
+    config = write_config(tmp_path, [SLOW])
+    started = time.monotonic()
+    assert main(["run", "--config", str(config), "--quiet", "--only", "98_slow,00_executive_summary",
+                 "--timeout-per-notebook", "25"]) == 1
+    assert time.monotonic() - started < 90
+    out = tmp_path / "reports" / "latest"
+    jobs = {j["name"]: j for j in json.loads((out / "manifest.json").read_text())["notebooks"]}
+    assert jobs["00_executive_summary"]["status"] == "ok"
+    slow = jobs["98_slow"]
+    assert slow["status"] == "failed" and "time limit of 25 s" in slow["error"]
+    cells = json.loads((out / slow["output"]).read_text())["cells"]
+    printed = ["".join(o.get("text", "")) for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert "started\n" in printed and "done\n" not in printed  # the partial notebook, up to where it was stopped
+
+
+@pytest.mark.slow
+def test_past_the_run_time_limit_what_is_left_fails_and_the_run_is_published(tmp_path):
+    import json
+
+    config = write_config(tmp_path, [SLOW])
+    started = time.monotonic()
+    assert main(["run", "--config", str(config), "--quiet", "--only", "98_slow", "--timeout", "20"]) == 1
+    assert time.monotonic() - started < 60
+    jobs = json.loads((tmp_path / "reports" / "latest" / "manifest.json").read_text())["notebooks"]
+    assert [(j["name"], j["status"]) for j in jobs] == [("98_slow", "failed")]
+    assert "the run's time limit of 20 s" in jobs[0]["error"]

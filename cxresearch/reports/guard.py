@@ -165,8 +165,9 @@ def private_runtime_dir():
 
 def kill_kernels(runtime: str) -> list[int]:
     """Kill any kernel still running whose connection file lies in the run's private `runtime`
-    folder (its command line names it): what a killed worker could not shut down. Linux's /proc is
-    read; elsewhere nothing is found. Returns the pids killed."""
+    folder (its command line names it; `runtime` may be a path prefix, to kill one worker's): what
+    a killed worker could not shut down. Linux's /proc is read; elsewhere nothing is found.
+    Returns the pids killed."""
     killed = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
@@ -194,7 +195,8 @@ class PrivateKernelManager(AsyncKernelManager):
     @default("connection_file")
     def _default_connection_file(self):
         """In the run's private runtime folder (jupyter_client's default is a temporary file in $TMPDIR)."""
-        return str(Path(jupyter_runtime_dir()) / f"kernel-{uuid.uuid4().hex[:12]}.json")
+        # (the worker's pid in the name lets a worker find its own kernel, to stop it at a time limit)
+        return str(Path(jupyter_runtime_dir()) / f"kernel-{os.getpid()}-{uuid.uuid4().hex[:8]}.json")
 
     @default("ip")
     def _default_ip(self):

@@ -25,9 +25,11 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,7 +38,7 @@ import yaml
 from cxresearch import __version__
 from cxresearch.reports import guard
 
-__all__ = ["ConfigError", "Job", "RunResult", "declared_parameters", "execute", "load_config", "plan", "render_html",
+__all__ = ["ConfigError", "Job", "OverTime", "RunResult", "declared_parameters", "execute", "load_config", "plan", "render_html",
            "run", "validate_parameters"]
 
 TYPE_CHECKS = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "Optional[str]": (str, type(None)),
@@ -88,10 +90,15 @@ def load_config(path) -> dict:
         raise ConfigError(f"{path}: cannot read the run config ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    unknown = set(config) - {"data", "mapping", "out", "parameters", "notebooks", "workers", "keep"}
+    unknown = set(config) - {"data", "mapping", "out", "parameters", "notebooks", "workers", "keep", "timeout",
+                             "timeout_per_notebook"}
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; expected data, mapping, out, "
-                          "parameters, notebooks, workers, keep")
+                          "parameters, notebooks, workers, keep, timeout, timeout_per_notebook")
+    for name in ("timeout", "timeout_per_notebook"):
+        limit = config.get(name)
+        if limit is not None and (not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit <= 0):
+            raise ConfigError(f"{path}: {name} must be a number of seconds above 0; got {limit!r}")
     keep = config.get("keep")
     if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool) or keep < 1):
         raise ConfigError(f"{path}: keep must be a whole number of runs, at least 1; got {keep!r}")
@@ -184,13 +191,26 @@ def validate_parameters(jobs: list[Job], defaults: dict | None = None, notebooks
 
 # --- execution ---------------------------------------------------------------------------------------
 
-def execute(job: Job, folder: str) -> Job:
-    """Run one notebook with papermill and render its HTML; never raises (the job records the failure)."""
+def execute(job: Job, folder: str, time_limit: float | None = None) -> Job:
+    """Run one notebook with papermill and render its HTML; never raises (the job records the failure).
+
+    Past `time_limit` seconds the worker interrupts papermill (a signal to itself, which raises in its
+    main thread), kills its own kernel, and fails the job saying why; papermill keeps what the
+    notebook ran so far."""
     import papermill as pm
 
     started = time.perf_counter()
     output = Path(folder) / "notebooks" / f"{job.name}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
+    expired, timer, previous = threading.Event(), None, None
+    if time_limit:
+        def expire():
+            expired.set()
+            os.kill(os.getpid(), signal.SIGUSR1)
+        previous = signal.signal(signal.SIGUSR1, _over_time)
+        timer = threading.Timer(time_limit, expire)
+        timer.daemon = True
+        timer.start()
     try:
         pm.execute_notebook(job.notebook, str(output), parameters=job.parameters, cwd=str(Path(job.notebook).parent),
                             progress_bar=False, log_output=False, kernel_name="python3",
@@ -200,11 +220,26 @@ def execute(job: Job, folder: str) -> Job:
         job.status, job.error = "failed", f"{exc.ename}: {exc.evalue}"
     except Exception as exc:  # noqa: BLE001 - a broken kernel or notebook must not stop the run
         job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+    finally:
+        if timer is not None:
+            timer.cancel()
+            signal.signal(signal.SIGUSR1, previous)
+    if expired.is_set():
+        guard.kill_kernels(os.environ.get("JUPYTER_RUNTIME_DIR", "/nonexistent") + f"/kernel-{os.getpid()}-")
+        job.status, job.error = "failed", f"stopped after its time limit of {time_limit:g} s (timeout_per_notebook)"
     job.output = str(output.relative_to(folder)) if output.exists() else ""
     if output.exists():
         job.html = str(render_html(output, Path(folder) / "html" / f"{job.name}.html").relative_to(folder))
     job.duration_s = round(time.perf_counter() - started, 2)
     return job
+
+
+class OverTime(Exception):
+    """A notebook ran past its time limit."""
+
+
+def _over_time(_signum, _frame):
+    raise OverTime("stopped at its time limit")
 
 
 def render_html(notebook: Path, target: Path) -> Path:
@@ -222,7 +257,8 @@ def render_html(notebook: Path, target: Path) -> Path:
 
 def run(config_path="reports.yaml", data=None, out=None, workers: int | None = None, only=None, locations=None,
         retry_failed: str | None = None, progress: bool = True, wait: bool = False,
-        keep: int | None = None) -> RunResult:
+        keep: int | None = None, timeout: float | None = None,
+        timeout_per_notebook: float | None = None) -> RunResult:
     """Execute the suite and publish it under `out/<run_id>`, with `out/latest` pointing to it.
 
     With `retry_failed=RUN_ID` only the notebooks that failed in that run are executed again; the
@@ -231,9 +267,13 @@ def run(config_path="reports.yaml", data=None, out=None, workers: int | None = N
     new notebook starts, running kernels are shut down, the staging folder is removed and
     `guard.RunStopped` is raised, with nothing published. After publishing, runs beyond the newest
     `keep` (default: the config's `keep`, else all are kept) are removed, never the one `latest`
-    points to.
+    points to. A notebook running longer than `timeout_per_notebook` seconds is stopped, kept with
+    its partial output and reported as failed; past `timeout` seconds for the whole run, the
+    notebooks still running or waiting are too, and the run is published with them failed
+    (defaults: the config's `timeout_per_notebook` and `timeout`, else no limit).
     """
     config = load_config(config_path)
+    limits = (timeout or config.get("timeout"), timeout_per_notebook or config.get("timeout_per_notebook"))
     base = Path(config["_base"])
     out = (Path(out) if out else base / config.get("out", "reports")).resolve()
     keep = keep if keep is not None else config.get("keep")
@@ -242,7 +282,7 @@ def run(config_path="reports.yaml", data=None, out=None, workers: int | None = N
         staging = out / f".tmp-{run_id}"
         try:
             result = _run_locked(config, base, data, out, run_id, staging, workers, only, locations, retry_failed,
-                                 progress)
+                                 progress, limits)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -252,8 +292,8 @@ def run(config_path="reports.yaml", data=None, out=None, workers: int | None = N
     return result
 
 
-def _run_locked(config, base, data, out, run_id, staging, workers, only, locations, retry_failed, progress):
-    """The run itself, with the output folder's lock held."""
+def _run_locked(config, base, data, out, run_id, staging, workers, only, locations, retry_failed, progress, limits):
+    """The run itself, with the output folder's lock held; `limits` are (run, per notebook) seconds."""
     from cxresearch.engine import connect, resolve
     from cxresearch.reports.brand import brand_results, fingerprint
 
@@ -267,6 +307,7 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
         _fill_run_parameters(job, defaults, data, config.get("mapping"), staging / "_cache")
     validate_parameters(pending, defaults, [e["notebook"] for e in config["notebooks"]])  # before any kernel starts
     started = time.perf_counter()
+    deadline = time.monotonic() + limits[0] if limits[0] else None
     staging.mkdir(parents=True)
     params = config.get("parameters") or {}
     try:
@@ -278,7 +319,7 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
         raise
     if reused:
         _copy_reused(out / retry_failed, staging, reused)
-    finished = _execute_all(pending, staging, workers or int(config.get("workers", 2)), progress)
+    finished = _execute_all(pending, staging, workers or int(config.get("workers", 2)), progress, deadline, limits)
     jobs = sorted(reused + finished, key=lambda j: (j.group != "topic", j.name))
     for job in jobs:
         if "cache_dir" in job.parameters:
@@ -306,9 +347,11 @@ def _fill_run_parameters(job: Job, defaults: dict, data: str, mapping, cache: Pa
         job.parameters["cache_dir"] = str(cache)
 
 
-def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool) -> list[Job]:
+def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool, deadline=None,
+                 limits=(None, None)) -> list[Job]:
     """Run the jobs on a pool of worker processes, each in its own process group (a terminal's
-    Ctrl-C reaches the run, which then stops the workers) with the run's private runtime folder."""
+    Ctrl-C reaches the run, which then stops the workers) with the run's private runtime folder.
+    At the run's `deadline` (monotonic seconds) the notebooks not finished are stopped and failed."""
     from tqdm.auto import tqdm
 
     done = []
@@ -317,12 +360,20 @@ def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool) -
         pool = ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_setup,
                                    initargs=(str(staging / "kernels.log"), runtime))
         try:
-            futures = {pool.submit(execute, job, str(staging)): job for job in jobs}
-            for future in as_completed(futures):
-                job = future.result()
-                done.append(job)
-                bar.set_postfix_str(f"{job.name}: {job.status}")
-                bar.update(1)
+            futures = {pool.submit(execute, job, str(staging), limits[1]): job for job in jobs}
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            completed = set()
+            try:
+                for future in as_completed(futures, timeout=remaining):
+                    job = future.result()
+                    completed.add(future)
+                    done.append(job)
+                    bar.set_postfix_str(f"{job.name}: {job.status}")
+                    bar.update(1)
+            except FuturesTimeout:
+                _stop_workers(pool)
+                guard.kill_kernels(runtime)
+                done += _past_the_run_limit([job for f, job in futures.items() if f not in completed], staging, limits[0])
         except guard.RunStopped as stop:
             _stop_workers(pool)
             guard.kill_kernels(runtime)
@@ -332,6 +383,15 @@ def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool) -
             bar.close()
             pool.shutdown(wait=True, cancel_futures=True)
     return done
+
+
+def _past_the_run_limit(jobs: list[Job], staging: Path, limit: float) -> list[Job]:
+    """Jobs the run's time limit cut short: failed, with what their notebook had run so far."""
+    for job in jobs:
+        output = staging / "notebooks" / f"{job.name}.ipynb"
+        job.status, job.error = "failed", f"not finished within the run's time limit of {limit:g} s (timeout)"
+        job.output = str(output.relative_to(staging)) if output.exists() else ""
+    return jobs
 
 
 def _stop_workers(pool: ProcessPoolExecutor, grace_s: float = 3.0) -> None:
