@@ -395,9 +395,10 @@ def _past_the_run_limit(jobs: list[Job], staging: Path, limit: float) -> list[Jo
 
 
 def _stop_workers(pool: ProcessPoolExecutor, grace_s: float = 3.0) -> None:
-    """No new notebook starts; each worker gets SIGTERM, on which nbclient shuts its kernel down,
-    and is killed if it has not exited after `grace_s` (the run is being thrown away: its partial
-    notebooks are not worth waiting for)."""
+    """No new notebook starts; each worker gets SIGTERM and is killed if it has not exited after
+    `grace_s` (the run is being thrown away: its partial notebooks are not worth waiting for). The
+    caller then kills the kernels left (`guard.kill_kernels`): papermill runs nbclient in a thread,
+    where nbclient cannot install the handler that would shut them down."""
     processes = list((pool._processes or {}).values())  # (the executor offers no public list of its workers)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
