@@ -139,6 +139,8 @@ RESPONSES = Table(
         Column("ces", "score", low=SCALES["ces"][0], high=SCALES["ces"][1],
                description="Customer effort (ease), 1-7; higher is easier."),
         Column("comment", "text", description="Free-text comment."),
+        Column("transaction_id", "id",
+               description="The purchase the response rates, if known (links the score to that purchase)."),
     ),
     prefixed=Column(ATTRIBUTE_PREFIX, "score", low=1, high=5, description="Attribute rating, 1-5."),
     score_columns=METRICS,

@@ -69,6 +69,17 @@ def test_funnel_worked_numbers_without_overdispersion():
     assert out.loc[0, "lower_95"] == pytest.approx(30 - 1.959964 * 8, abs=1e-4)
     assert out.loc[0, "upper_998"] == pytest.approx(30 + 3.090232 * 8, abs=1e-4)
     assert out["flag"].tolist() == ["within", "below"] and out["flag_998"].tolist() == ["within", "below"]
+    assert out["flag_95"].tolist() == ["within", "below"]
+    # Benjamini-Hochberg over the two: p of b = 2 * (1 - Phi(25 / 8)) = 0.00178, its q = 2 * p / 2 = p... times 2/rank
+    assert out.loc[1, "p"] == pytest.approx(0.001778, abs=1e-5) and out.loc[1, "q"] == pytest.approx(0.003556, abs=1e-5)
+
+
+def test_funnel_leaves_small_locations_out_of_the_comparison():
+    est = pd.DataFrame({"location_id": ["a", "b", "c"], "estimate": [30.0, -60.0, 5.0], "se": [8.0, 40.0, 8.0],
+                        "n": [100, 4, 100]})
+    out = compare.funnel(est, brand_value=30.0, per_response_sd=80.0, overdispersion=False, min_n=30)
+    assert out["flag"].tolist() == ["within", "too few", "below"] and out["flag_95"].tolist()[1] == "too few"
+    assert out.attrs["compared"] == 2 and out.attrs["expected_by_chance"] == pytest.approx(0.1)
 
 
 def test_funnel_flags_about_5_percent_when_locations_are_alike():
@@ -76,8 +87,9 @@ def test_funnel_flags_about_5_percent_when_locations_are_alike():
     responses, _ = simulated_locations(rng, k=400, sd=0.0)
     out = compare.funnel(compare.location_estimates(responses))
     assert out["tau"].iloc[0] == 0.0
-    assert 0.02 <= (out["flag"] != "within").mean() <= 0.09
+    assert 0.02 <= (out["flag_95"] != "within").mean() <= 0.09  # one at a time: about 5% by chance
     assert (out["flag_998"] != "within").mean() <= 0.015
+    assert (out["flag"] != "within").sum() <= 2  # with false discoveries controlled: about none of 400 alike
 
 
 def test_funnel_widens_for_overdispersion_and_still_finds_the_outlier(brand):
@@ -87,7 +99,7 @@ def test_funnel_widens_for_overdispersion_and_still_finds_the_outlier(brand):
     assert out["tau"].iloc[0] > 5
     assert out.loc["BAD", "flag_998"] == "below"
     plain = compare.funnel(compare.location_estimates(responses), overdispersion=False)
-    assert (plain["flag"] != "within").mean() > (out["flag"] != "within").mean()
+    assert (plain["flag_95"] != "within").mean() > (out["flag_95"] != "within").mean()
 
 
 def icc_data(rng, k=150, n=40, between=30.0):

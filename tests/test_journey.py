@@ -52,14 +52,17 @@ def test_stage_funnel_by_location():
 
 
 def test_maturity_levels_are_cumulative_gates():
-    card = pd.DataFrame({"location_id": list("abcdef"), "n": [0, 50, 50, 50, 50, 10],
+    card = pd.DataFrame({"location_id": list("abcdef"), "responses": [0, 50, 50, 50, 50, 10],
                          "ces_easy_share": [np.nan, .4, .6, .6, .6, .9], "csat": [np.nan, .8, .6, .8, .8, .9],
-                         "channels": [0, 4, 4, 4, 4, 5], "nps_shrunk": [np.nan, 10, 20, 30, 40, 60],
-                         "nps_declining": [False, False, False, False, False, False],
+                         "channels": [0, 4, 4, 4, 4, 5], "shrunk": [np.nan, 10, 20, 30, 40, 60],
+                         "declining": [False, False, False, False, False, False],
                          "funnel_flag": ["within", "within", "within", "within", "above", "above"]})
     out = journey.maturity_levels(card).set_index("location_id")
     assert out["level"].tolist() == [0, 1, 2, 4, 5, 1]  # f: great scores, but too few responses to measure
     assert out.loc["e", "level_name"] == "breakthrough" and out.loc["b", "level_name"] == "communication"
     assert out.loc["c", "next_step"].startswith("feedback from 3+ channels")
-    declining = journey.maturity_levels(card.assign(nps_declining=True)).set_index("location_id")
+    declining = journey.maturity_levels(card.assign(declining=True)).set_index("location_id")
     assert declining.loc["e", "level"] == 3
+    no_effort = journey.maturity_levels(card, measured={"ces": False}).set_index("location_id")
+    assert no_effort["level"].tolist() == [0, 1, 1, 1, 1, 1]  # a gate on a score nobody collects cannot be passed
+    assert "not collected" in no_effort.loc["e", "next_step"] and "suppress" not in no_effort.loc["e", "next_step"]

@@ -204,7 +204,8 @@ def test_trend_difference_and_mover_interval():
 
 
 def test_trend_suppresses_small_cells_and_needs_two_periods(responses):
-    out = m.trend(responses, by="location_id", period="Q", min_n=10_000)
+    last_two = tuple(str(p) for p in sorted(m.period_of(responses["responded_at"], "Q").unique())[-2:])
+    out = m.trend(responses, by="location_id", period="Q", min_n=10_000, periods=last_two)
     assert out["suppressed"].all() and out["change"].isna().all() and not out["significant"].any()
     with pytest.raises(ValueError, match="two periods"):
         m.trend(responses.assign(responded_at=pd.Timestamp("2024-02-01", tz="UTC")), period="Q")

@@ -78,7 +78,7 @@ def test_recent_comments_are_the_latest_redacted_and_carry_no_customer(tiny):
     responses = tiny.responses.copy()
     responses.loc[responses["response_id"] == "R1", "comment"] = "Great staff, mail me at a@b.com"
     shown = prose.recent_comments(responses, "L1", 1)
-    assert shown.to_dict("records") == [{"date": "06 Jan 2024", "channel": "web", "nps": 3, "comment": "Slow, and rude"}]
+    assert shown.to_dict("records") == [{"date": "06 Jan 2024", "channel": "web", "score": 3, "comment": "Slow, and rude"}]
     both = prose.recent_comments(responses, "L1", 5)
     assert both["comment"].tolist() == ["Slow, and rude", "Great staff, mail me at [removed]"]
     assert "customer_id" not in both and prose.recent_comments(responses, "L3", 5).empty

@@ -166,12 +166,15 @@ def cohort_counts(source, freq: str = "M") -> pd.DataFrame:
 
 # -- retention on the engine -------------------------------------------------------------------------
 
-def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_days: int) -> pd.DataFrame:
+def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_days: int,
+                      min_gap_hours: float = 0) -> pd.DataFrame:
     """The engine half of retention.customer_table: one row per anchor with its scores and purchase facts,
-    purchases up to `end` (a naive UTC timestamp).
+    purchases up to `end` (a naive UTC timestamp). A purchase counts as a next one only from
+    `min_gap_hours` after the anchor (so a split checkout is not a return).
 
     Columns: customer_id, [response_id,] anchor_at, anchor_location_id, anchor_channel, nps, csat,
-    ces, next_purchase_at, horizon_purchases, horizon_revenue, purchases, revenue (naive UTC times),
+    ces, next_purchase_at, horizon_purchases, horizon_revenue, purchases, occasions (purchases at
+    least `min_gap_hours` apart), revenue (naive UTC times),
     and the context: region and format of the anchor location, the customer's segment."""
     tx = _purchases(source, end)
     if anchor == "first_purchase":
@@ -188,9 +191,9 @@ def customer_outcomes(source, anchor: str, horizon_days: int, end, score_window_
                                         anchor_location_id=r["location_id"], anchor_channel=r["channel"], nps=r["nps"],
                                         csat=r["csat"], ces=r["ces"], _anchor_row=r[ROW]))
         key = "_anchor_row"
-    facts = _join_outcomes(source, tx, anchors, key, horizon_days)
+    facts = _join_outcomes(source, tx, anchors, key, horizon_days, min_gap_hours)
     if anchor == "first_purchase" and source.has("responses"):
-        facts = _attach_first_scores(source, source.cache(facts), score_window_days)
+        facts = _attach_first_scores(source, source.cache(facts), score_window_days, min_gap_hours)
     elif anchor == "first_purchase":  # a brand with purchases and no survey: no scores to attach
         facts = facts.mutate(nps=ibis.null("int8"), csat=ibis.null("int8"), ces=ibis.null("int8"))
     out = _with_context(source, facts).order_by(key)  # one row per key
@@ -233,37 +236,62 @@ def _whole_seconds(stamps):
     return stamps.epoch_seconds().floor().cast("int64")
 
 
-def _join_outcomes(source, tx, anchors, key, horizon_days):
-    """Per anchor: the first purchase after it, purchases and revenue in (anchor, anchor + horizon], and
-    the customer's totals. Only (key, customer, time) go through the big join, customers by their
-    `customer_key`; the anchors' other columns are joined back to the small per-anchor result."""
+def _join_outcomes(source, tx, anchors, key, horizon_days, min_gap_hours=0):
+    """Per anchor: the first purchase after it (at least `min_gap_hours` later), purchases and revenue
+    from then to anchor + horizon, and the customer's totals. Only (key, customer, time) go through
+    the big join, customers by their `customer_key`; the anchors' other columns are joined back to
+    the small per-anchor result."""
+    gap = int(round(min_gap_hours * 3600))
     p = tx.select(_c=customer_key(source, tx), _at=tx["occurred_at"], _rev=tx["revenue"])
+    p = p.mutate(_new=_new_occasion(p, gap))
     anchors = anchors.mutate(_key=customer_key(source, anchors) if key == "customer_id" else anchors[key])
     slim = anchors.select("_key", _ac=customer_key(source, anchors),
                           _start=_whole_seconds(anchors["anchor_at"]))
     joined = slim.join(p, slim["_ac"] == p["_c"])  # every purchase of the anchor's customer, so the
     when = _whole_seconds(joined["_at"])  # customer's totals come out of the same pass
-    after = when > joined["_start"]
+    after = when >= joined["_start"] + gap if gap > 0 else when > joined["_start"]
     within = after & (when <= joined["_start"] + horizon_days * 86400)
     facts = joined.group_by("_key").aggregate(
         next_purchase_at=joined["_at"].min(where=after),
         horizon_purchases=within.cast("int64").sum(),
         horizon_revenue=joined["_rev"].sum(where=within).fill_null(0.0),
-        purchases=joined.count(), revenue=joined["_rev"].sum())
+        purchases=joined.count(), occasions=joined["_new"].sum(), revenue=joined["_rev"].sum())
     facts = facts.rename(_fkey="_key")  # (a join on a computed key, named apart so Ibis keeps both sides)
     return anchors.join(facts, anchors["_key"] == facts["_fkey"]).drop("_key", "_fkey")
 
 
-def _attach_first_scores(source, facts, window_days):
-    """The first response in [anchor, anchor + window] and before the next purchase, per customer."""
+def _new_occasion(p, gap_seconds: int):
+    """1 where a purchase starts a new purchase occasion of its customer: the first, or one at least
+    `gap_seconds` after the customer's previous purchase (purchases closer together, such as the
+    orders of a split checkout, are one occasion); with no gap every purchase is its own occasion."""
+    if gap_seconds <= 0:
+        return ibis.literal(1, "int64")
+    previous = p["_at"].lag().over(ibis.window(group_by=p["_c"], order_by=p["_at"]))
+    new = previous.isnull() | (_whole_seconds(p["_at"]) - _whole_seconds(previous) >= gap_seconds)
+    return new.cast("int64")
+
+
+def _attach_first_scores(source, facts, window_days, min_gap_hours=0):
+    """The score of the anchor purchase, per customer: a response that names a purchase of the anchor
+    occasion (responses.transaction_id: a purchase of the customer from the anchor's second to
+    `min_gap_hours` after it, so any order of a split checkout) when there is one; else the first
+    response that names no purchase, in [anchor, anchor + window] and before the next purchase. A
+    response about a later purchase is never taken for the anchor's."""
     r = source.table("responses")
-    r = r.filter(r["customer_id"].notnull()).select(_c=r["customer_id"], _at=r["responded_at"], _row=r[ROW],
-                                                    _nps=r["nps"], _csat=r["csat"], _ces=r["ces"])
+    r = r.filter(r["customer_id"].notnull())
+    tx = source.table("transactions")
+    tx = tx.select(_tid=tx["transaction_id"], _tc=tx["customer_id"], _tat=tx["occurred_at"])
+    r = r.left_join(tx, (r["transaction_id"] == tx["_tid"]) & (r["customer_id"] == tx["_tc"]))
+    r = r.select(_c=r["customer_id"], _at=r["responded_at"], _row=r[ROW], _tx=r["transaction_id"], _tat=r["_tat"],
+                 _nps=r["nps"], _csat=r["csat"], _ces=r["ces"])
     j = facts.join(r, facts["customer_id"] == r["_c"])
-    ok = ((j["_at"] >= j["anchor_at"]) & (j["_at"] <= j["anchor_at"] + ibis.interval(days=window_days))
-          & (j["next_purchase_at"].isnull() | (j["_at"] < j["next_purchase_at"])))
-    j = j.filter(ok)
-    best = _earliest(j, j["customer_id"].name("_c"), _first_key(j["_at"], j["_row"]),
+    offset = _whole_seconds(j["_tat"]) - _whole_seconds(j["anchor_at"])
+    linked = (j["_tat"].notnull() & (offset >= 0) & (offset < max(int(round(min_gap_hours * 3600)), 1))).fill_null(False)
+    in_window = ((j["_at"] >= j["anchor_at"]) & (j["_at"] <= j["anchor_at"] + ibis.interval(days=window_days))
+                 & (j["next_purchase_at"].isnull() | (j["_at"] < j["next_purchase_at"])))
+    j = j.filter(linked | (j["_tx"].isnull() & in_window))
+    priority = ibis.ifelse(linked, 0, 1).cast("int64") * 4_000_000_000_000_000_000  # a linked response first
+    best = _earliest(j, j["customer_id"].name("_c"), priority + _first_key(j["_at"], j["_row"]),
                      {"nps": j["_nps"], "csat": j["_csat"], "ces": j["_ces"]})
     return facts.left_join(best, facts["customer_id"] == best["_c"]).drop("_c")
 

@@ -13,10 +13,17 @@ def relative_weights_from_cov(cov: np.ndarray) -> tuple[np.ndarray, float]:
 
     Returns the raw weights (they sum to R^2) and R^2. The predictors are replaced by their closest
     orthogonal counterparts Z = R^(1/2); the target is regressed on Z, and each predictor's weight
-    is the variance it shares with Z times Z's share of the target.
+    is the variance it shares with Z times Z's share of the target. A predictor without variance
+    (a category absent from a bootstrap resample) gets weight 0; a target without variance, all 0.
     """
-    sd = np.sqrt(np.diag(cov))
-    corr = cov / np.outer(sd, sd)
+    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+    flat = sd <= 1e-12
+    if flat[-1]:
+        return np.zeros(len(sd) - 1), 0.0
+    safe = np.where(flat, 1.0, sd)
+    corr = cov / np.outer(safe, safe)
+    corr[flat, :], corr[:, flat] = 0.0, 0.0
+    corr[flat, flat] = 1.0
     rxx, rxy = corr[:-1, :-1], corr[:-1, -1]
     values, vectors = np.linalg.eigh(rxx)
     values = np.clip(values, 1e-12, None)

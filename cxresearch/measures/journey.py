@@ -82,36 +82,46 @@ def stage_funnel(responses: pd.DataFrame, by: str | None = None, level: float = 
 
 
 def maturity_levels(scorecard: pd.DataFrame, min_n: int = mx.DEFAULT_MIN_N, ces_easy: float = 0.5,
-                    csat_good: float = 0.7, min_channels: int = 3) -> pd.DataFrame:
+                    csat_good: float = 0.7, min_channels: int = 3, measured: dict | None = None) -> pd.DataFrame:
     """Place each location on Gartner's five CX maturity levels by a transparent rule.
 
-    `scorecard` has one row per location with columns: n (responses), ces_easy_share, csat,
-    channels (distinct feedback channels), nps_shrunk, nps_declining (significant drop), funnel_flag
-    ('above'/'within'/'below'). Each level needs all earlier ones:
+    `scorecard` has one row per location with columns: responses, ces_easy_share, csat (top-2-box
+    share), channels (distinct feedback channels), shrunk (the brand's measure, shrunk), declining
+    (a significant drop) and funnel_flag ('above'/'within'/'below'/'too few'). Each level needs all
+    earlier ones:
 
     1. communication  - the location hears its customers: it has feedback at all.
     2. responsiveness - enough feedback to measure (n >= min_n) and customers find it easy to get
                         help (share of easy CES answers >= ces_easy).
     3. engagement     - customers are heard across the journey (feedback from >= min_channels
                         channels) and satisfied (CSAT top-2-box >= csat_good).
-    4. proactive      - NPS at or above the brand median (shrunk estimate) and not declining.
-    5. breakthrough   - NPS significantly above the brand (funnel flag 'above').
+    4. proactive      - the measure at or above the brand median (shrunk) and not declining.
+    5. breakthrough   - the measure above the brand beyond chance (funnel flag 'above').
+
+    `measured` says which scores the brand collects ({'ces': False, ...}; default: all). A gate that
+    needs a score the brand does not collect cannot be passed, and the next step says it is not
+    measured (it is never "suppressed": there is nothing to suppress).
 
     Returns level (1-5), level_name and next_step (the first gate the location does not pass).
     """
-    median = scorecard["nps_shrunk"].median()
+    measured = {"nps": True, "csat": True, "ces": True} | dict(measured or {})
+    median = scorecard["shrunk"].median()
+    n = scorecard["responses"]
+    easy = (f"reach {min_n} responses and {ces_easy:.0%} easy (CES 5-7)" if measured["ces"] else
+            "measure customer effort (CES is not collected, so ease cannot be shown)")
+    satisfied = (f"feedback from {min_channels}+ channels and CSAT top-2-box {csat_good:.0%}+" if measured["csat"] else
+                 "measure satisfaction (CSAT is not collected, so it cannot be shown)")
     gates = [
-        ("hear customers: collect feedback", scorecard["n"] > 0),
-        (f"reach {min_n} responses and {ces_easy:.0%} easy (CES 5-7)",
-         (scorecard["n"] >= min_n) & (scorecard["ces_easy_share"] >= ces_easy)),
-        (f"feedback from {min_channels}+ channels and CSAT top-2-box {csat_good:.0%}+",
-         (scorecard["channels"] >= min_channels) & (scorecard["csat"] >= csat_good)),
-        ("NPS at or above the brand median and not declining",
-         (scorecard["nps_shrunk"] >= median) & ~scorecard["nps_declining"].fillna(False).astype(bool)),
-        ("NPS significantly above the brand", scorecard["funnel_flag"] == "above"),
+        ("hear customers: collect feedback", n > 0),
+        (easy, (n >= min_n) & (scorecard["ces_easy_share"] >= ces_easy) if measured["ces"] else pd.Series(False, n.index)),
+        (satisfied, (scorecard["channels"] >= min_channels) & (scorecard["csat"] >= csat_good) if measured["csat"]
+         else pd.Series(False, n.index)),
+        ("reach the brand median and hold it (not declining)",
+         (scorecard["shrunk"] >= median) & ~scorecard["declining"].astype("boolean").fillna(False).astype(bool)),
+        ("stand out: above the brand beyond chance", scorecard["funnel_flag"] == "above"),
     ]
-    passed = np.column_stack([g.fillna(False).to_numpy(dtype=bool) for _, g in gates])
+    passed = np.column_stack([pd.Series(g).astype("boolean").fillna(False).to_numpy(dtype=bool) for _, g in gates])
     level = np.cumprod(passed, axis=1).sum(axis=1)  # gates are cumulative: stop at the first failure
-    names = np.array(("none",) + MATURITY_LEVELS)
+    names = np.array(("no feedback yet",) + MATURITY_LEVELS)
     steps = np.array([text for text, _ in gates] + ["sustain"])
     return scorecard.assign(level=level, level_name=names[level], next_step=steps[level])

@@ -32,11 +32,12 @@ from cxresearch.measures.intervals import (  # noqa: F401
     wilson_interval,
     z_value,
 )
+from cxresearch.measures.measure import get
 from cxresearch.schema import METRICS, PASSIVE_MIN, PROMOTER_MIN, SCALES
 
 __all__ = ["CESResult", "NPSResult", "ProportionResult", "add_period", "ces", "csat", "nps", "period_of",
            "proportion", "readable_trend", "response_coverage", "score_counts", "score_missingness", "summarize",
-           "summarize_counts", "trend"]
+           "summarize_counts", "summarize_measure", "trend"]
 
 DEFAULT_MIN_N = 30
 
@@ -66,6 +67,8 @@ class NPSResult:
         return asdict(self)
 
     def __str__(self) -> str:
+        if self.n == 0:
+            return f"NPS: no answers (n=0, {self.missing} missing)"
         return (f"NPS {self.nps:+.1f} (95% CI {self.ci_low:+.1f} to {self.ci_high:+.1f}, n={self.n})"
                 if self.level == 0.95 else
                 f"NPS {self.nps:+.1f} ({self.level:.0%} CI {self.ci_low:+.1f} to {self.ci_high:+.1f}, n={self.n})")
@@ -90,6 +93,8 @@ class ProportionResult:
         return asdict(self)
 
     def __str__(self) -> str:
+        if self.n == 0:
+            return f"{self.label}: no answers (n=0, {self.missing} missing)"
         return (f"{self.label} {self.share:.1%} ({self.level:.0%} CI {self.ci_low:.1%} to "
                 f"{self.ci_high:.1%}, n={self.n})")
 
@@ -112,6 +117,8 @@ class CESResult:
         return asdict(self)
 
     def __str__(self) -> str:
+        if self.n == 0:
+            return f"CES: no answers (n=0, {self.missing} missing)"
         return (f"CES mean {self.mean:.2f} ({self.level:.0%} CI {self.mean_ci_low:.2f} to {self.mean_ci_high:.2f}), "
                 f"easy {self.share_easy:.1%} ({self.easy_ci_low:.1%} to {self.easy_ci_high:.1%}), n={self.n}")
 
@@ -318,6 +325,32 @@ def summarize_counts(counts: pd.DataFrame, by: list[str], metrics=METRICS, min_n
     return out.reset_index(drop=True)
 
 
+def summarize_measure(responses, measure, by=None, min_n: int = DEFAULT_MIN_N, period: str | None = None,
+                      level: float = 0.95, time_column: str = "responded_at") -> pd.DataFrame:
+    """`summarize` for the brand's measure alone, in its points (`cxresearch.measures.measure`): NPS
+    from -100 to +100, CSAT as the % satisfied (4-5 of 5), CES as the % easy (5-7 of 7).
+
+    `measure` is 'nps', 'csat', 'ces' or a Measure. The columns are those of `summarize` for one
+    metric, named after the measure (``csat`` is then a percentage, not a share).
+    """
+    chosen = get(measure)
+    by = [by] if isinstance(by, str) else list(by or [])
+    counts = reductions.score_counts(as_source(responses), by, [chosen.name], period=period, time_column=time_column)
+    keys = by + (["period"] if period is not None and "period" not in by else [])
+    return _table_from_estimates(counts, keys, chosen.name, chosen.estimates(counts, level), min_n)
+
+
+def _table_from_estimates(counts, by, name, est, min_n) -> pd.DataFrame:
+    out = counts[by].copy() if by else pd.DataFrame(index=counts.index)
+    out["responses"] = counts["responses"].astype("int64")
+    suppressed = est["n"].to_numpy() < min_n
+    for suffix, column in (("", "value"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high"), ("_se", "se")):
+        out[f"{name}{suffix}"] = est[column].where(~suppressed).to_numpy()
+    out[f"{name}_n"] = est["n"].to_numpy()
+    out[f"{name}_suppressed"] = suppressed
+    return out.reset_index(drop=True)
+
+
 def _metric_from_counts(counts: pd.DataFrame, metric: str, level: float) -> pd.DataFrame:
     """value, se, ci_low, ci_high, n for one metric from its sufficient statistics."""
     if metric == "nps":
@@ -334,7 +367,7 @@ def _metric_from_counts(counts: pd.DataFrame, metric: str, level: float) -> pd.D
                          "ci_high": est["ci_high"].to_numpy(), "n": est["n"].to_numpy()}, index=counts.index)
 
 
-def trend(responses: pd.DataFrame, metric: str = "nps", by=("location_id",), period: str = "Q",
+def trend(responses, metric="nps", by=("location_id",), period: str = "Q",
           periods: tuple | None = None, min_n: int = DEFAULT_MIN_N, level: float = 0.95,
           time_column: str = "responded_at") -> pd.DataFrame:
     """Change of a metric per group between two periods, with the interval of the change.
@@ -345,12 +378,15 @@ def trend(responses: pd.DataFrame, metric: str = "nps", by=("location_id",), per
     Parameters
     ----------
     responses : Source, CXDataset or DataFrame
-    metric : {"nps", "csat", "ces"}, default "nps"
+    metric : {"nps", "csat", "ces"} or Measure, default "nps"
+        A name gives the metric in `summarize`'s units (CSAT as a share, CES as a mean); a Measure
+        (`cxresearch.measures.measure.get`) its headline value in points.
     by : str or sequence of str, default ("location_id",)
         Group columns; None for the whole brand.
     period : str, default "Q"
     periods : tuple of two period labels, optional
-        ``(earlier, later)``, e.g. ``("2024Q4", "2025Q1")``; by default the last two in the data.
+        ``(earlier, later)``, e.g. ``("2024Q4", "2025Q1")``; by default the last two periods whose
+        answers (all groups together) reach `min_n`, so a period just begun is not compared.
     min_n : int, default 30
         Either side below it suppresses the row.
     level : float, default 0.95
@@ -365,14 +401,20 @@ def trend(responses: pd.DataFrame, metric: str = "nps", by=("location_id",), per
     Raises
     ------
     ValueError
-        Fewer than two periods of data.
+        Fewer than two periods with at least `min_n` answers.
     """
     by = [by] if isinstance(by, str) else list(by or [])
-    table = summarize(responses, by, [metric], min_n=0, period=period, level=level, time_column=time_column)
-    available = sorted(table["period"].dropna().unique())
+    if isinstance(metric, str):
+        table = summarize(responses, by, [metric], min_n=0, period=period, level=level, time_column=time_column)
+    else:
+        table = summarize_measure(responses, metric, by, min_n=0, period=period, level=level, time_column=time_column)
+        metric = metric.name
     if periods is None:
+        answers = table.groupby("period")[f"{metric}_n"].sum()
+        available = sorted(answers.index[answers >= max(min_n, 1)])
         if len(available) < 2:
-            raise ValueError(f"trend needs two periods of data; found {len(available)} {period} period(s)")
+            raise ValueError(f"trend needs two periods with at least {min_n} answers ({period}); found "
+                             f"{len(available)} of {len(answers)}")
         earlier, later = available[-2], available[-1]
     else:
         earlier, later = (pd.Period(p, freq=period) for p in periods)
@@ -412,14 +454,18 @@ def _change_with_interval(wide: pd.DataFrame, metric: str, min_n: int) -> pd.Dat
                                                                     "_ci_low_to", "_ci_high_to"))])
 
 
-def readable_trend(responses: pd.DataFrame, metric: str = "nps", period: str = "Q", min_n: int = DEFAULT_MIN_N,
+def readable_trend(responses, metric="nps", period: str = "Q", min_n: int = DEFAULT_MIN_N,
                    coarser=("Y",), level: float = 0.95) -> tuple[pd.DataFrame, str]:
     """`metric` over time at the finest of `period`, then `coarser` periods, where at least half the
     periods reach `min_n` (a small location's quarters are mostly suppressed; its years may not be).
-    Returns the summary and the period used."""
+    `metric` is a name (summarize's units) or a Measure (its points). Returns the summary and the period used."""
     for candidate in (period, *coarser):
-        table = summarize(responses, period=candidate, metrics=metric, min_n=min_n, level=level)
-        if len(table) and table[metric].notna().mean() >= 0.5:
+        if isinstance(metric, str):
+            table, name = summarize(responses, period=candidate, metrics=metric, min_n=min_n, level=level), metric
+        else:
+            table = summarize_measure(responses, metric, period=candidate, min_n=min_n, level=level)
+            name = metric.name
+        if len(table) and table[name].notna().mean() >= 0.5:
             return table, candidate
     return table, candidate
 

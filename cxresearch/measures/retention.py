@@ -37,22 +37,26 @@ def nps_group(scores: pd.Series) -> pd.Series:
 
 
 def customer_table(dataset, horizon_days: int = 180, anchor: str = "first_purchase", as_of=None,
-                   score_window_days: int = 30) -> pd.DataFrame:
+                   score_window_days: int = 30, min_gap_hours: float = 24) -> pd.DataFrame:
     """One row per customer (anchor='first_purchase') or per customer response (anchor='response').
 
     Columns: customer_id, anchor_at, anchor_location_id, region, format, anchor_channel, segment,
     nps, csat, ces, nps_group, next_purchase_at, days_to_next, retained (True/False/<NA>), censored,
     horizon_purchases and horizon_revenue (purchases after the anchor within the horizon, and their
-    revenue), purchases and revenue (all of the customer's), end_of_data.
+    revenue), purchases, occasions and revenue (all of the customer's), end_of_data.
 
-    With anchor='first_purchase' the CX score is the customer's first response in the
-    `score_window_days` after the first purchase and before the next one (the survey about that
-    visit); customers without one have missing scores. `as_of` is the end of the data (default: the
-    last transaction). `dataset` is a Source or a CXDataset; the engine computes the facts.
+    A repeat purchase is one at least `min_gap_hours` (default 24) after the anchor, so the orders
+    of one split checkout are one purchase occasion, not a return; `occasions` counts a customer's
+    purchases that far apart. With anchor='first_purchase' the CX score is the response to the
+    first purchase where responses name the purchase they rate (responses.transaction_id); else
+    the customer's first response in the `score_window_days` after the first purchase and before
+    the next one (the survey about that visit); customers without one have missing scores. `as_of`
+    is the end of the data (default: the last transaction). `dataset` is a Source or a CXDataset;
+    the engine computes the facts.
     """
     if anchor not in ("first_purchase", "response"):
         raise ValueError(f"anchor must be 'first_purchase' or 'response', not {anchor!r}")
-    table, end = _anchors_and_facts(as_source(dataset), anchor, horizon_days, as_of, score_window_days)
+    table, end = _anchors_and_facts(as_source(dataset), anchor, horizon_days, as_of, score_window_days, min_gap_hours)
     return _derive_outcomes(table, horizon_days, end).pipe(_in_order)
 
 
@@ -71,19 +75,20 @@ def _end_of_data(as_of, last_purchase) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _anchors_and_facts(source, anchor, horizon_days, as_of, score_window_days):
+def _anchors_and_facts(source, anchor, horizon_days, as_of, score_window_days, min_gap_hours):
     """The anchors and their purchase facts, computed where the data lives (`reductions.customer_outcomes`)."""
     if not source.has("transactions") or source.accepted_counts()["transactions"] == 0:
         raise ValueError("customer_table needs transactions; the dataset has none")
     end = _end_of_data(as_of, reductions.end_of_data(source).tz_localize("UTC"))
-    facts = reductions.customer_outcomes(source, anchor, horizon_days, end.tz_localize(None), score_window_days)
+    facts = reductions.customer_outcomes(source, anchor, horizon_days, end.tz_localize(None), score_window_days,
+                                         min_gap_hours)
     channel = schema.TRANSACTIONS.column("channel").dtype if anchor == "first_purchase" else \
         schema.RESPONSES.column("channel").dtype
     facts = _canonical_engine_frame(facts, channel)
     first = ["customer_id"] + (["response_id"] if "response_id" in facts else [])
     return facts[first + ["anchor_at", "anchor_location_id", "region", "format", "anchor_channel", "segment", "nps",
                           "csat", "ces", "next_purchase_at", "horizon_purchases", "horizon_revenue", "purchases",
-                          "revenue"]], end
+                          "occasions", "revenue"]], end
 
 
 def _canonical_engine_frame(frame: pd.DataFrame, channel_dtype) -> pd.DataFrame:
@@ -91,7 +96,8 @@ def _canonical_engine_frame(frame: pd.DataFrame, channel_dtype) -> pd.DataFrame:
     the channel category, nullable scores and integer counts (whichever of these columns are present)."""
     casts = {"customer_id": "str", "response_id": "str", "anchor_location_id": "str", "anchor_channel": channel_dtype,
              "region": "str", "format": "str", "segment": "str",
-             "nps": "Int8", "csat": "Int8", "ces": "Int8", "horizon_purchases": "int64", "purchases": "int64"}
+             "nps": "Int8", "csat": "Int8", "ces": "Int8", "horizon_purchases": "int64", "purchases": "int64",
+             "occasions": "int64"}
     out = frame.astype({c: t for c, t in casts.items() if c in frame})
     for column in ("anchor_at", "next_purchase_at"):
         if column in out:
@@ -115,7 +121,7 @@ def _in_order(table) -> pd.DataFrame:
     first = ["customer_id"] + (["response_id"] if "response_id" in table else [])
     order = first + ["anchor_at", "anchor_location_id", "region", "format", "anchor_channel", "segment", "nps", "csat",
                      "ces", "nps_group", "next_purchase_at", "days_to_next", "retained", "censored",
-                     "horizon_purchases", "horizon_revenue", "purchases", "revenue", "end_of_data"]
+                     "horizon_purchases", "horizon_revenue", "purchases", "occasions", "revenue", "end_of_data"]
     return table[order]
 
 
@@ -174,9 +180,11 @@ def cohort_matrix(dataset, as_of=None, freq: str = "M") -> pd.DataFrame:
 
 
 def loyalty_tiers(table: pd.DataFrame, by=("anchor_location_id",)) -> pd.DataFrame:
-    """Customers per purchase-count tier (1, 2, 3-4 'watch', 5+ 'care'), counts and shares per group."""
+    """Customers per tier of purchase occasions (1, 2, 3-4 'watch', 5+ 'care'), counts and shares per
+    group. Occasions, not transaction rows: the orders of one split checkout are one occasion."""
     by = [by] if isinstance(by, str) else list(by or [])
-    tier = pd.cut(table["purchases"], bins=[0, 1, 2, 4, np.inf], labels=list(TIER_LABELS))
+    counted = table["occasions" if "occasions" in table else "purchases"]
+    tier = pd.cut(counted, bins=[0, 1, 2, 4, np.inf], labels=list(TIER_LABELS))
     keys = [table[c] for c in by] + [tier.rename("tier")]
     counts = table.groupby(keys, observed=False).size().rename("customers").reset_index()
     total = counts.groupby(by, observed=True)["customers"].transform("sum") if by else counts["customers"].sum()

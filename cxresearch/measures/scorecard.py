@@ -1,8 +1,11 @@
 """The location scorecard: every location's CX numbers side by side, fairly compared.
 
-One row per location with raw and shrunk NPS (intervals, n, suppression), rank, funnel flag,
-CSAT, the share of easy CES answers, feedback channels, the latest trend and the CX maturity
-level. Built from the library's pieces so notebooks and reports read one table.
+One row per location in the brand's measure (NPS, CSAT or CES, `cxresearch.measures.measure`):
+the raw value with its interval and n (suppressed below `min_n`), the shrunk value and rank, the
+funnel verdict (false discoveries controlled across locations), the latest trend and the CX
+maturity level; beside them every score the data have (NPS, CSAT, CES) as `summarize` gives them,
+the share of easy CES answers and the feedback channels. Built from the library's pieces so
+notebooks and reports read one table.
 """
 
 from __future__ import annotations
@@ -12,55 +15,110 @@ import pandas as pd
 
 from cxresearch.measures import compare, journey
 from cxresearch.measures import metrics as mx
-from cxresearch.schema import ATTRIBUTE_PREFIX
+from cxresearch.measures.measure import choose
+from cxresearch.schema import ATTRIBUTE_PREFIX, METRICS
 
 __all__ = ["attribute_gaps", "location_scorecard"]
 
 
-def location_scorecard(dataset, min_n: int = mx.DEFAULT_MIN_N, period: str = "Q", level: float = 0.95) -> pd.DataFrame:
-    """One row per location: NPS (raw and shrunk, with intervals), rank, funnel flags, CSAT, CES, trend, maturity.
+def location_scorecard(dataset, min_n: int = mx.DEFAULT_MIN_N, period: str = "Q", level: float = 0.95,
+                       measure=None) -> pd.DataFrame:
+    """One row per location: the measure raw and shrunk (with intervals), rank, funnel verdict, trend, maturity.
 
-    Raw values of locations with fewer than `min_n` responses are suppressed (shown as missing);
-    their shrunk estimates remain, since partial pooling is exactly what makes small samples usable.
+    Parameters
+    ----------
+    dataset : Source or CXDataset
+    min_n : int, default 30
+        Raw values of locations with fewer answers are suppressed (missing), and such locations get
+        the verdict "too few" (never above or below); their shrunk values remain, since partial
+        pooling is what makes small samples usable.
+    period : str, default "Q"
+        The period of the latest trend (the last two periods with at least `min_n` answers brand-wide).
+    level : float, default 0.95
+    measure : {"nps", "csat", "ces"} or Measure, optional
+        The brand's measure; by default NPS where the data have it, else CSAT, else CES.
+
+    Returns
+    -------
+    DataFrame
+        location_id, name, region, format, responses; value, value_ci_low, value_ci_high, value_n
+        (the measure in its points); shrunk, shrunk_ci_low, shrunk_ci_high, weight, rank (by shrunk
+        value, among the locations with at least `min_n` answers; missing for the others); funnel_flag
+        (above / within / below / too few, Benjamini-Hochberg at 5%), funnel_q, funnel_flag_95,
+        funnel_flag_998 and the limits; change, change_ci_low, change_ci_high, declining, improving;
+        level, level_name, next_step; and nps, csat, ces with their intervals, ces_easy_share, channels.
+        ``.attrs['measure']`` names the measure.
     """
-    responses = dataset.responses
-    summary = mx.summarize(responses, by="location_id", min_n=min_n, level=level)
-    estimates = compare.location_estimates(responses)
-    shrunk = compare.shrink(estimates, level=level)[["location_id", "shrunk", "shrunk_ci_low", "shrunk_ci_high",
-                                                     "weight", "rank"]]
-    funnel = compare.funnel(estimates)[["location_id", "flag", "flag_998", "lower_95", "upper_95", "lower_998",
-                                        "upper_998", "estimate", "brand_value", "per_response_sd", "tau"]]
-    funnel = funnel.rename(columns={"brand_value": "funnel_brand_value", "per_response_sd": "funnel_sd", "tau": "funnel_tau"})
-    easy = mx.score_counts(responses, ["location_id"], ["ces"])
-    easy = easy.assign(ces_easy_share=easy["ces_easy"] / easy["ces_n"].replace(0, np.nan))[["location_id", "ces_easy_share"]]
-    channels = responses.groupby("location_id", observed=True)["channel"].nunique().rename("channels").reset_index()
+    chosen = choose(dataset, measure)
+    counts = mx.score_counts(dataset, ["location_id"], METRICS)
+    summary = mx.summarize_counts(counts, ["location_id"], METRICS, min_n=min_n, level=level)
+    headline = mx._table_from_estimates(counts, ["location_id"], "value", chosen.estimates(counts, level), min_n)
+    estimates = compare.estimates_from_counts(counts, chosen)
     card = (dataset.locations[["location_id", "name", "region", "format"]]
             .merge(summary, on="location_id", how="left")
-            .merge(shrunk, on="location_id", how="left")
-            .merge(funnel.rename(columns={"flag": "funnel_flag", "flag_998": "funnel_flag_998", "estimate": "nps_raw"}),
-                   on="location_id", how="left")
-            .merge(easy, on="location_id", how="left").merge(channels, on="location_id", how="left"))
-    card = card.merge(_latest_trend(responses, period, min_n, level), on="location_id", how="left")
+            .merge(headline.drop(columns=["responses", "value_se", "value_suppressed"]), on="location_id", how="left")
+            .merge(_comparisons(estimates, chosen, min_n, level), on="location_id", how="left"))
+    card["ces_easy_share"] = card["location_id"].map(
+        counts.set_index("location_id").eval("ces_easy / ces_n").replace([np.inf], np.nan))
+    channels = _channels(dataset)
+    card["channels"] = card["location_id"].map(channels).fillna(0).astype("int64")
+    card = card.merge(_latest_trend(dataset, chosen, period, min_n, level), on="location_id", how="left")
     card["responses"] = card["responses"].fillna(0).astype("int64")
-    card["channels"] = card["channels"].fillna(0).astype("int64")
-    ready = card.rename(columns={"responses": "n", "shrunk": "nps_shrunk"})
-    levels = journey.maturity_levels(ready, min_n=min_n)
+    card["value_n"] = card["value_n"].fillna(0).astype("int64")
+    card["funnel_flag"] = card["funnel_flag"].fillna("too few")
+    levels = journey.maturity_levels(card, min_n=min_n, measured=_measured(counts))
     card[["level", "level_name", "next_step"]] = levels[["level", "level_name", "next_step"]].to_numpy()
     card["level"] = card["level"].astype("int64")
-    return card.rename(columns={"shrunk": "nps_shrunk"}).sort_values("rank").reset_index(drop=True)
+    card = card.sort_values(["rank", "location_id"], na_position="last").reset_index(drop=True)
+    card.attrs["measure"] = chosen.name
+    return card
 
 
-def _latest_trend(responses, period, min_n, level) -> pd.DataFrame:
-    """Change of NPS between the last two periods per location (empty columns if only one period)."""
-    columns = ["location_id", "nps_change", "nps_change_ci_low", "nps_change_ci_high", "nps_declining", "nps_improving"]
+def _comparisons(estimates, measure, min_n, level) -> pd.DataFrame:
+    """Shrunk values, rank and funnel verdicts per location with answers (none when fewer than 3 have)."""
+    columns = ["location_id", "shrunk", "shrunk_ci_low", "shrunk_ci_high", "weight", "rank", "funnel_flag", "funnel_q",
+               "funnel_flag_95", "funnel_flag_998", "lower_95", "upper_95", "lower_998", "upper_998", "raw",
+               "funnel_brand_value", "funnel_sd", "funnel_tau"]
+    if len(estimates[estimates["se"] > 0]) < 3:
+        return pd.DataFrame(columns=columns)
+    shrunk = compare.shrink(estimates, measure, level=level)[["location_id", "shrunk", "shrunk_ci_low",
+                                                               "shrunk_ci_high", "weight", "rank"]]
+    funnel = compare.funnel(estimates, measure, min_n=min_n).rename(columns={
+        "flag": "funnel_flag", "q": "funnel_q", "flag_95": "funnel_flag_95", "flag_998": "funnel_flag_998",
+        "estimate": "raw", "brand_value": "funnel_brand_value", "per_response_sd": "funnel_sd", "tau": "funnel_tau"})
+    out = shrunk.merge(funnel[["location_id"] + columns[6:]], on="location_id", how="outer")
+    compared = out["location_id"].isin(estimates.loc[estimates["n"] >= min_n, "location_id"])
+    out["rank"] = out["shrunk"].where(compared).rank(ascending=False, method="min").astype("Int64")
+    return out[columns]
+
+
+def _channels(dataset) -> pd.Series:
+    """Distinct feedback channels per location."""
+    responses = dataset.responses
+    return responses.groupby("location_id", observed=True)["channel"].nunique()
+
+
+def _measured(counts: pd.DataFrame) -> dict:
+    """Which scores the brand collects at all: {nps, csat, ces: bool}."""
+    total = counts.sum(numeric_only=True)
+    return {"nps": bool(total[["nps_promoters", "nps_passives", "nps_detractors"]].sum() > 0),
+            "csat": bool(total["csat_n"] > 0), "ces": bool(total["ces_n"] > 0)}
+
+
+def _latest_trend(dataset, measure, period, min_n, level) -> pd.DataFrame:
+    """Change of the measure between the last two periods with `min_n` answers, per location (empty
+    columns when there are not two such periods)."""
+    columns = ["location_id", "change", "change_ci_low", "change_ci_high", "change_from", "change_to",
+               "declining", "improving"]
     try:
-        trend = mx.trend(responses, "nps", by="location_id", period=period, min_n=min_n, level=level)
+        trend = mx.trend(dataset, measure, by="location_id", period=period, min_n=min_n, level=level)
     except ValueError:
         return pd.DataFrame(columns=columns)
-    return pd.DataFrame({"location_id": trend["location_id"], "nps_change": trend["change"],
-                         "nps_change_ci_low": trend["change_ci_low"], "nps_change_ci_high": trend["change_ci_high"],
-                         "nps_declining": trend["significant"] & (trend["change"] < 0),
-                         "nps_improving": trend["significant"] & (trend["change"] > 0)})
+    return pd.DataFrame({"location_id": trend["location_id"], "change": trend["change"],
+                         "change_ci_low": trend["change_ci_low"], "change_ci_high": trend["change_ci_high"],
+                         "change_from": trend["period_from"].astype(str), "change_to": trend["period_to"].astype(str),
+                         "declining": trend["significant"] & (trend["change"] < 0),
+                         "improving": trend["significant"] & (trend["change"] > 0)})
 
 
 def attribute_gaps(responses: pd.DataFrame, location_id: str) -> pd.DataFrame:

@@ -1,5 +1,7 @@
 """Panel models on location x period: CX -> revenue within a location and EX -> CX, with two-way
-fixed effects, a correction for survey noise in NPS, and wild cluster bootstrap intervals."""
+fixed effects, a correction for survey noise in the CX measure, and wild cluster bootstrap intervals.
+The CX measure is the brand's (NPS, CSAT top-2-box share or CES easy share, in points), so effects are
+per +10 points of it."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from cxresearch.measures.measure import get
 from cxresearch.models.effect import Effect
 
 __all__ = ["ex_effect", "revenue_effect", "two_way_demean", "wild_cluster_interval"]
@@ -51,75 +54,83 @@ def _errors_in_x_slope(y: np.ndarray, x: np.ndarray, noise: np.ndarray) -> tuple
 
 def _panel_sample(panel: pd.DataFrame, y: str, x: str, min_responses: int) -> pd.DataFrame:
     data = panel[panel[x].notna() & panel[y].notna()]
-    if min_responses and x == "nps_lag":
-        data = data[data["nps_n_lag"] >= min_responses]
+    if min_responses and x == "cx_lag":
+        data = data[data["cx_n_lag"] >= min_responses]
     # keep locations seen in at least two periods: a single period carries no within-location variation
     seen = data.groupby("location_id")["period"].transform("size")
     return data[seen >= 2].reset_index(drop=True)
 
 
 def revenue_effect(dataset_or_panel, period: str = "Q", outcome: str = "revenue", min_responses: int = 1,
-                   n_boot: int = 200, seed: int = 0, level: float = 0.95) -> Effect:
-    """% change in a location's period revenue per +10 points of its previous period's NPS, within location.
+                   n_boot: int = 200, seed: int = 0, level: float = 0.95, measure=None) -> Effect:
+    """% change in a location's period revenue per +10 points of its previous period's CX measure, within location.
 
     Log `outcome` (revenue or revenue_per_customer) per location x period on the previous period's
-    NPS with location and period fixed effects (two-way demeaning). A location-period's NPS is a
+    measure (`measure`: NPS, CSAT or CES in points; default the brand's, see `location_panel`) with
+    location and period fixed effects (two-way demeaning). A location-period's value is a
     survey estimate; its sampling noise would bias the slope toward zero, so the slope is corrected
     with the known noise variance (errors-in-variables, method of moments). The interval comes from
     a bootstrap over locations, which also clusters by location. `details` has the naive
     cross-location estimate (period effects only) beside it, to show how much location mix confounds
     the raw correlation, and the uncorrected within-location slope.
     """
-    panel = dataset_or_panel if isinstance(dataset_or_panel, pd.DataFrame) else _panel(dataset_or_panel, period)
-    data = _panel_sample(panel.assign(log_y=np.log(panel[outcome].where(panel[outcome] > 0))), "log_y", "nps_lag",
+    panel = dataset_or_panel if isinstance(dataset_or_panel, pd.DataFrame) else _panel(dataset_or_panel, period, measure)
+    chosen = get(measure if measure is not None else panel.attrs.get("measure", "nps"))
+    label = chosen.label
+    data = _panel_sample(panel.assign(log_y=np.log(panel[outcome].where(panel[outcome] > 0))), "log_y", "cx_lag",
                          min_responses)
     if data["location_id"].nunique() < 3 or data["period"].nunique() < 2:
         raise ValueError(f"the revenue panel needs at least 3 locations observed in 2+ consecutive periods with "
-                         f"NPS; have {data['location_id'].nunique()} locations, {data['period'].nunique()} periods")
+                         f"{label}; have {data['location_id'].nunique()} locations, {data['period'].nunique()} periods")
     estimate, naive_fe, reliability = _revenue_slope(data)
+    if not np.isfinite(estimate):
+        raise ValueError(f"{label} barely varies within locations beyond survey noise, so its link to revenue "
+                         "cannot be estimated")
     boot = _bootstrap_locations(data, lambda d: _revenue_slope(d)[0], n_boot, seed)
     alpha = 1 - level
     low, high = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2]) if np.isfinite(boot).sum() > 10 else (np.nan, np.nan)
     naive = _naive_cross_section(data)
-    pct = lambda b: 100 * (np.exp(b) - 1)  # noqa: E731  log points per 10 NPS -> percent
+    pct = lambda b: 100 * (np.exp(b) - 1)  # noqa: E731  log points per 10 points of the measure -> percent
     details = pd.DataFrame([
-        {"estimate": "within location, noise-corrected (headline)", "pct_per_10nps": pct(estimate)},
-        {"estimate": "within location, uncorrected", "pct_per_10nps": pct(naive_fe)},
-        {"estimate": "naive: across locations (period effects only)", "pct_per_10nps": pct(naive)},
+        {"estimate": "within location, noise-corrected (headline)", "pct_per_10": pct(estimate)},
+        {"estimate": "within location, uncorrected", "pct_per_10": pct(naive_fe)},
+        {"estimate": "naive: across locations (period effects only)", "pct_per_10": pct(naive)},
     ])
     caveat = ("Observational: compares each location with itself over time, so stable differences between "
               "locations (region, format, size) cannot explain it, but things that change within a location "
-              "together with NPS could. ")
+              f"together with {label} could. ")
     if reliability < 0.3:
-        caveat += (f"Only {reliability:.0%} of the quarter-to-quarter NPS variation is signal rather than survey "
-                   "noise, so the estimate is imprecise; more responses per location and period would sharpen it.")
-    return Effect(name="Revenue change per +10 NPS points (next period, within location)", estimate=pct(estimate),
+        caveat += (f"Only {max(reliability, 0):.0%} of the period-to-period {label} variation is signal rather than "
+                   "survey noise, so the estimate is imprecise; more responses per location and period would sharpen it.")
+    points = "NPS points" if chosen.name == "nps" else f"points of {chosen.short()}"
+    return Effect(name=f"Revenue change per +10 {points} (next period, within location)", estimate=pct(estimate),
                   ci_low=pct(low), ci_high=pct(high), se=float(np.nanstd(boot)) * 100, unit="%",
                   n={"locations": int(data["location_id"].nunique()), "periods": int(data["period"].nunique()),
                      "location_periods": int(len(data))}, level=level,
-                  method=("Log " + outcome.replace("_", " ") + " on the previous period's NPS with location and period "
-                          "fixed effects; slope corrected for survey sampling noise in NPS; percentile interval "
-                          f"from {n_boot} bootstrap resamples of locations."),
+                  method=("Log " + outcome.replace("_", " ") + f" on the previous period's {label} with location and "
+                          f"period fixed effects; slope corrected for survey sampling noise in {label}; percentile "
+                          f"interval from {n_boot} bootstrap resamples of locations."),
                   caveats=caveat, details=details,
-                  extra={"reliability": reliability, "log_slope": estimate, "log_slope_draws": boot})
+                  extra={"reliability": reliability, "log_slope": estimate, "log_slope_draws": boot,
+                         "measure": chosen.name})
 
 
-def _panel(dataset, period):
+def _panel(dataset, period, measure=None):
     from cxresearch.measures.revenue import location_panel
 
-    return location_panel(dataset, period)
+    return location_panel(dataset, period, measure)
 
 
 def _revenue_slope(data: pd.DataFrame) -> tuple[float, float, float]:
-    demeaned = two_way_demean(data, ["log_y", "nps_lag"], "location_id", "period")
-    noise = (data["nps_var_lag"].to_numpy() / 100) * _fe_leverage(data, "location_id", "period")  # per 10 points
-    return _errors_in_x_slope(demeaned["log_y"].to_numpy(), demeaned["nps_lag"].to_numpy() / 10, noise)
+    demeaned = two_way_demean(data, ["log_y", "cx_lag"], "location_id", "period")
+    noise = (data["cx_var_lag"].to_numpy() / 100) * _fe_leverage(data, "location_id", "period")  # per 10 points
+    return _errors_in_x_slope(demeaned["log_y"].to_numpy(), demeaned["cx_lag"].to_numpy() / 10, noise)
 
 
 def _naive_cross_section(data: pd.DataFrame) -> float:
-    """Slope of log outcome on NPS/10 across locations, removing only period means (the raw correlation)."""
+    """Slope of log outcome on the measure/10 across locations, removing only period means (the raw correlation)."""
     y = data["log_y"] - data.groupby("period")["log_y"].transform("mean")
-    x = (data["nps_lag"] - data.groupby("period")["nps_lag"].transform("mean")) / 10
+    x = (data["cx_lag"] - data.groupby("period")["cx_lag"].transform("mean")) / 10
     return float((x * y).sum() / (x * x).sum())
 
 
@@ -138,12 +149,14 @@ def _bootstrap_locations(data: pd.DataFrame, statistic, n_boot: int, seed: int) 
     return out
 
 
-def ex_effect(dataset_or_panel, period: str = "Q", level: float = 0.95, n_boot: int = 9999, seed: int = 0) -> Effect:
-    """NPS points per +10 points of employee experience, within location (service-profit chain, step 1).
+def ex_effect(dataset_or_panel, period: str = "Q", level: float = 0.95, n_boot: int = 9999, seed: int = 0,
+              measure=None) -> Effect:
+    """Points of the CX measure per +10 points of employee experience, within location (service-profit chain, step 1).
 
-    NPS per location x period on EX in the same period with location and period fixed effects,
-    weighted by the number of responses (WLS; the location effects are absorbed by weighted demeaning,
-    the period effects are dummies). Survey noise in NPS (the outcome) adds imprecision but no bias.
+    The measure (`measure`, default the brand's: see `location_panel`) per location x period on EX
+    in the same period with location and period fixed effects, weighted by the number of responses
+    (WLS; the location effects are absorbed by weighted demeaning, the period effects are dummies).
+    Survey noise in the measure (the outcome) adds imprecision but no bias.
     The interval inverts a wild cluster bootstrap test (restricted, WCR: Cameron, Gelbach and Miller
     2008; MacKinnon and Webb 2017) with Webb's six-point weights, `n_boot` draws seeded by `seed`.
     Clustered by location, it allows any correlation over a location's periods (EX is persistent) and
@@ -152,31 +165,33 @@ def ex_effect(dataset_or_panel, period: str = "Q", level: float = 0.95, n_boot: 
     interval is too narrow and the bootstrap holds its level better (simulated: 8 locations, 93.0% vs
     95.0% coverage). `se` is the clustered (CR1) standard error; `extra['t_interval']` the t interval.
     """
-    panel = dataset_or_panel if isinstance(dataset_or_panel, pd.DataFrame) else _panel(dataset_or_panel, period)
-    data = panel[panel["ex"].notna() & panel["nps"].notna() & (panel["nps_n"] > 0)]
+    panel = dataset_or_panel if isinstance(dataset_or_panel, pd.DataFrame) else _panel(dataset_or_panel, period, measure)
+    chosen = get(measure if measure is not None else panel.attrs.get("measure", "nps"))
+    label = chosen.label
+    data = panel[panel["ex"].notna() & panel["cx"].notna() & (panel["cx_n"] > 0)]
     seen = data.groupby("location_id")["period"].transform("size")
     data = data[seen >= 2].reset_index(drop=True)
     if data["location_id"].nunique() < 3:
-        raise ValueError("the EX -> NPS panel needs at least 3 locations with EX and NPS in 2+ periods")
-    panel_fit = _fe_panel_wls(data["nps"].to_numpy(dtype=float), data["ex"].to_numpy(dtype=float) / 10,
-                              data["location_id"], data["period"], data["nps_n"].to_numpy(dtype=float))
+        raise ValueError(f"the EX -> {label} panel needs at least 3 locations with EX and {label} in 2+ periods")
+    panel_fit = _fe_panel_wls(data["cx"].to_numpy(dtype=float), data["ex"].to_numpy(dtype=float) / 10,
+                              data["location_id"], data["period"], data["cx_n"].to_numpy(dtype=float))
     b, se, clusters = panel_fit["estimate"], panel_fit["se"], panel_fit["clusters"]
     if not (np.isfinite(se) and se > 0):
-        raise ValueError("EX does not vary within locations over periods: the EX -> NPS slope is not identified")
+        raise ValueError(f"EX does not vary within locations over periods: the EX -> {label} slope is not identified")
     low, high = wild_cluster_interval(panel_fit, level=level, n_boot=n_boot, seed=seed)
     t = stats.t.ppf(0.5 + level / 2, clusters - 1)
     names = ["ex_per_10"] + [f"period[{p}]" for p in panel_fit["periods"]]
-    fit = sm.WLS(pd.Series(panel_fit["y"], name="nps (within location)"), pd.DataFrame(panel_fit["X"], columns=names),
+    fit = sm.WLS(pd.Series(panel_fit["y"], name=f"{chosen.name} (within location)"), pd.DataFrame(panel_fit["X"], columns=names),
                  weights=panel_fit["w"]).fit(
         cov_type="cluster", cov_kwds={"groups": panel_fit["codes"]}, use_t=True)
     caveat = "Observational: EX and CX may both follow a third change at the location (a new manager, a refit)."
     if clusters < 12:
         caveat += f" With only {clusters} locations the interval is wide and itself approximate."
-    return Effect(name="NPS change per +10 points of employee experience (within location)", estimate=b,
-                  ci_low=low, ci_high=high, se=se, unit="NPS points",
+    return Effect(name=f"{label} change per +10 points of employee experience (within location)", estimate=b,
+                  ci_low=low, ci_high=high, se=se, unit=chosen.unit,
                   n={"locations": int(clusters), "periods": int(data["period"].nunique()),
                      "location_periods": int(len(data))}, level=level,
-                  method=("NPS on EX with location and period fixed effects, weighted by responses; "
+                  method=(f"{label} on EX with location and period fixed effects, weighted by responses; "
                           f"{level:.0%} interval by inverting a wild cluster bootstrap test (restricted, Webb "
                           f"weights, {n_boot:,} draws) clustered by location; SE clustered by location (CR1)."),
                   caveats=caveat, model=fit,

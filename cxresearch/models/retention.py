@@ -1,17 +1,21 @@
-"""CX -> retention: the retention gap between promoters and detractors (a binomial GLM with
-interactions, on counts per cell, clustered by location), and a Cox survival cross-check that also uses
-censored customers."""
+"""CX -> retention: the retention gap between the top and the bottom group of the brand's measure
+(promoters vs detractors for NPS, 4-5 vs 1-2 stars for CSAT, easy vs hard for CES) by a binomial GLM
+with interactions, on counts per cell, clustered by location; and a Cox survival cross-check that also
+uses censored customers."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
 from cxresearch.measures import metrics as mx
+from cxresearch.measures.measure import Measure, get
 from cxresearch.models.effect import Effect
 
-__all__ = ["retention_effect", "survival_check"]
+__all__ = ["coded_groups", "measure_of_table", "retention_effect", "survival_check"]
 
 DEFAULT_COVARIATES = ("region", "format", "anchor_channel", "segment")
 
@@ -28,31 +32,56 @@ def _cells(data: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return frame.groupby(keys, observed=True, sort=True)["retained"].agg(["sum", "size"]).reset_index()
 
 
+GROUPS = ("bottom", "middle", "top")  # the measure's groups as the model codes them (reference: bottom)
+
+
+def measure_of_table(table: pd.DataFrame, measure=None) -> Measure:
+    """The measure to use on a customer table: `measure`, else the first of nps, csat, ces with answers."""
+    if measure is not None:
+        return get(measure)
+    for name in ("nps", "csat", "ces"):
+        if name in table and table[name].notna().any():
+            return get(name)
+    raise ValueError("no customer has an NPS, CSAT or CES answer at the anchor")
+
+
+def coded_groups(table: pd.DataFrame, measure: Measure) -> pd.Series:
+    """bottom / middle / top of each customer's answer (as text; missing where there is none)."""
+    names = dict(zip(measure.groups, GROUPS))
+    return measure.group(table[measure.name]).map(names).astype("object")
+
+
 def _design(cells: pd.DataFrame, group: str, covariates: list[str]) -> pd.DataFrame:
-    """Intercept, NPS-group dummies (reference: detractor) and covariate dummies (reference: first level)."""
+    """Intercept, group dummies (reference: bottom) and covariate dummies (reference: first level)."""
     parts = [pd.Series(1.0, index=cells.index, name="const")]
-    for level in ("passive", "promoter"):
-        parts.append((cells[group] == level).astype("float64").rename(f"nps_group[{level}]"))
+    for level in GROUPS[1:]:
+        parts.append((cells[group] == level).astype("float64").rename(f"group[{level}]"))
     if covariates:
         parts.append(pd.get_dummies(cells[covariates], drop_first=True, dtype="float64", prefix_sep="="))
     return pd.concat(parts, axis=1)
 
 
 def retention_effect(customer_table: pd.DataFrame, covariates=DEFAULT_COVARIATES, cluster: str = "anchor_location_id",
-                     by: str | None = None, level: float = 0.95) -> Effect:
-    """Retention gap (percentage points) between promoters and detractors, adjusted and clustered by location.
+                     by: str | None = None, level: float = 0.95, measure=None) -> Effect:
+    """Retention gap (percentage points) between the measure's top and bottom group, adjusted and
+    clustered by location: promoters vs detractors for NPS, satisfied (4-5) vs dissatisfied (1-2)
+    for CSAT, easy (5-7) vs hard (1-3) for CES.
 
-    `customer_table` is `retention.customer_table(...)`. Censored customers and customers without
-    an NPS at the anchor are left out (counted in `n`). With `by` (e.g. 'region') the model is also
-    fitted within each group and `details` lists the gap per group.
+    `customer_table` is `retention.customer_table(...)`; `measure` defaults to the first of NPS, CSAT,
+    CES that it has answers for. Censored customers and customers without an answer at the anchor
+    are left out (counted in `n`). `extra['base_rate']` is the share of all customers with a known
+    outcome who came back, so the gap can be read against it. With `by` (e.g. 'region') the model is
+    also fitted within each group and `details` lists the gap per group; a group where it cannot be
+    estimated (too few customers, a singular fit) gets its reason in `note`.
     """
-    fit = _fit_retention(customer_table, covariates, cluster, level)
+    measure = measure_of_table(customer_table, measure)
+    fit = _fit_retention(customer_table, covariates, cluster, level, measure)
     if by is not None:
         rows = []
         for key, part in customer_table.groupby(by, observed=True):
             try:
-                sub = _fit_retention(part, [c for c in covariates if c != by], cluster, level)
-            except ValueError as exc:
+                sub = _fit_retention(part, [c for c in covariates if c != by], cluster, level, measure)
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
                 rows.append({by: key, "gap_pp": np.nan, "ci_low": np.nan, "ci_high": np.nan, "customers": 0,
                              "note": str(exc)})
                 continue
@@ -62,44 +91,68 @@ def retention_effect(customer_table: pd.DataFrame, covariates=DEFAULT_COVARIATES
     return fit
 
 
-def _fit_retention(table: pd.DataFrame, covariates, cluster: str, level: float) -> Effect:
-    known = table["retained"].notna() & table["nps"].notna()
-    data = table[known]
-    groups = set(data["nps_group"].dropna().astype(str))
+def _fit_retention(table: pd.DataFrame, covariates, cluster: str, level: float, measure: Measure) -> Effect:
+    score = measure.name
+    known = table["retained"].notna() & table[score].notna()
+    data = table[known].assign(cx_group=coded_groups(table[known], measure))
+    groups = set(data["cx_group"].dropna())
+    bottom, top = measure.groups[0], measure.groups[2]
     if data.empty:
-        raise ValueError("no customer has both a known retention outcome and an NPS score "
+        raise ValueError(f"no customer has both a known retention outcome and a {measure.label} answer "
                          f"({int(table['censored'].sum())} of {len(table)} are censored)")
-    missing = {"promoter", "detractor"} - groups
+    missing = [name for name, code in ((top, "top"), (bottom, "bottom")) if code not in groups]
     if missing:
-        raise ValueError(f"the retention gap needs promoters and detractors; the data have no {', '.join(sorted(missing))}")
+        raise ValueError(f"the retention gap needs {top} and {bottom} customers; the data have no {' and no '.join(missing)}")
     if data[cluster].nunique() < 2:
         raise ValueError("clustering by location needs at least two locations")
+    for name, code in ((top, "top"), (bottom, "bottom")):
+        outcomes = data.loc[data["cx_group"] == code, "retained"].astype(bool)
+        if outcomes.all() or not outcomes.any():
+            came = data["retained"].astype(bool)
+            raise ValueError(f"every {name} customer {'came back' if outcomes.all() else 'was lost'} "
+                             f"({len(outcomes):,} customers), so the gap cannot be estimated; of all "
+                             f"{len(came):,} customers with a score and a known outcome, {int(came.sum()):,} came back")
     used = _usable_covariates(data, covariates)
-    cells = _cells(data.assign(nps_group=data["nps_group"].astype(str)), [cluster, "nps_group"] + used)
+    cells = _cells(data, [cluster, "cx_group"] + used)
     x, interactions = _interacted_design(cells, used, cluster)
     endog = np.column_stack([cells["sum"], cells["size"] - cells["sum"]])
     groups_codes = pd.factorize(cells[cluster])[0]
-    model = sm.GLM(endog, x, family=sm.families.Binomial()).fit(cov_type="cluster", cov_kwds={"groups": groups_codes})
-    gap, se = _ame_gap(model, x, cells["size"].to_numpy(dtype=float), interactions)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = sm.GLM(endog, x, family=sm.families.Binomial()).fit(cov_type="cluster", cov_kwds={"groups": groups_codes})
+        gap, se = _ame_gap(model, x, cells["size"].to_numpy(dtype=float), interactions)
+    if not (np.isfinite(gap) and np.isfinite(se)):
+        raise ValueError("the retention model did not converge to a finite gap (too few customers per group)")
     z = mx.z_value(level)
+    outcomes = table["retained"].dropna().astype(bool)
     n = {"customers": int(len(data)), "locations": int(data[cluster].nunique()),
          "censored_excluded": int(table["retained"].isna().sum()),
-         "without_score": int((table["retained"].notna() & table["nps"].isna()).sum())}
+         "without_score": int((table["retained"].notna() & table[score].isna()).sum())}
     varying = sorted({column.split("=")[0] for _, column in interactions})
+    base_rate = float(outcomes.mean()) if len(outcomes) else float("nan")
+    caveats = (f"Observational: {measure.people(2)} may differ from {measure.people(0)} in ways the adjustment does "
+               "not capture, "
+               f"so read this as an association adjusted for location mix, not a guaranteed effect of raising "
+               f"{measure.label}. Customers whose window is not over yet are left out, not counted as lost. "
+               f"For scale: {100 * base_rate:.1f}% of all {len(outcomes):,} customers with a known outcome came back.")
+    notes = sorted({str(w.message).split("\n")[0] for w in caught
+                    if w.category.__module__.startswith("statsmodels") or issubclass(w.category, RuntimeWarning)})
+    if notes:
+        caveats += " The fit warned: " + "; ".join(notes) + "."
     return Effect(
-        name="Retention gap, promoters vs detractors", estimate=100 * gap, se=100 * se,
+        name=f"Retention gap, {measure.people(2)} vs {measure.people(0)} ({measure.label} {measure.answers(2)} vs "
+             f"{measure.answers(0)})", estimate=100 * gap, se=100 * se,
         ci_low=100 * (gap - z * se), ci_high=100 * (gap + z * se), unit="percentage points", n=n, level=level,
-        method=("Binomial GLM (logit) of retained-within-horizon on NPS group"
+        method=(f"Binomial GLM (logit) of retained-within-horizon on the {measure.label} group"
                 + (f" adjusting for {', '.join(used)}" if used else "")
-                + (f", with the NPS-group effect allowed to differ by {', '.join(varying)} (group x covariate "
+                + (f", with the group effect allowed to differ by {', '.join(varying)} (group x covariate "
                    "interactions)" if varying else "")
-                + "; average marginal effect promoter vs detractor over the customers' covariate mix by the delta "
+                + f"; average marginal effect {top} vs {bottom} over the customers' covariate mix by the delta "
                 f"method; standard errors clustered by location (CR1), normal {level:.0%} interval. Fitted on counts "
                 "per cell, which equals the customer-level model."),
-        caveats=("Observational: promoters may differ from detractors in ways the adjustment does not capture, "
-                 "so read this as an association adjusted for location mix, not a guaranteed effect of raising NPS. "
-                 "Customers whose window is not over yet are left out, not counted as lost."),
-        model=model, extra={"covariates": used, "interactions": [f"{g}:{c}" for g, c in interactions]})
+        caveats=caveats,
+        model=model, extra={"covariates": used, "interactions": [f"{g}:{c}" for g, c in interactions],
+                            "measure": measure.name, "base_rate": base_rate, "warnings": notes})
 
 
 def _interacted_design(cells: pd.DataFrame, covariates: list[str], cluster: str, min_outcomes: int = 10,
@@ -118,19 +171,19 @@ def _interacted_design(cells: pd.DataFrame, covariates: list[str], cluster: str,
     would come out too small), and only while the design keeps full rank. Returns the design and the
     (group, dummy column) pairs that were added.
     """
-    x = _design(cells, "nps_group", covariates)
-    dummies = [c for c in x.columns if c != "const" and not c.startswith("nps_group[")]
+    x = _design(cells, "cx_group", covariates)
+    dummies = [c for c in x.columns if c != "const" and not c.startswith("group[")]
     retained, size = cells["sum"].to_numpy(dtype=float), cells["size"].to_numpy(dtype=float)
     clusters = pd.factorize(cells[cluster])[0]
     added, columns = [], {}
-    for level in ("passive", "promoter"):
-        in_group = (cells["nps_group"] == level).to_numpy()
+    for level in GROUPS[1:]:
+        in_group = (cells["cx_group"] == level).to_numpy()
         for column in dummies:
             on = in_group & (x[column].to_numpy() > 0)
             kept, total = retained[on].sum(), size[on].sum()
             if min(kept, total - kept) >= min_outcomes and len(np.unique(clusters[on])) >= min_clusters:
                 added.append((level, column))
-                columns[f"nps_group[{level}]:{column}"] = x[column].to_numpy() * in_group
+                columns[f"group[{level}]:{column}"] = x[column].to_numpy() * in_group
     if not added:
         return x, []
     full = pd.concat([x, pd.DataFrame(columns, index=x.index)], axis=1)
@@ -141,19 +194,19 @@ def _interacted_design(cells: pd.DataFrame, covariates: list[str], cluster: str,
 
 def _ame_gap(model, x: pd.DataFrame, weights: np.ndarray, interactions: list[tuple[str, str]] = ()
              ) -> tuple[float, float]:
-    """Average over customers of P(retained | promoter) - P(retained | detractor) in a model with group x
+    """Average over customers of P(retained | top) - P(retained | bottom) in a model with group x
     covariate interactions (each customer keeps their covariates), and its delta-method standard error."""
     beta, cov = model.params.to_numpy(), model.cov_params().to_numpy()
 
     def as_group(group: str) -> np.ndarray:
         out = x.copy()
-        for level in ("passive", "promoter"):
-            out[f"nps_group[{level}]"] = float(level == group)
+        for level in GROUPS[1:]:
+            out[f"group[{level}]"] = float(level == group)
         for level, column in interactions:
-            out[f"nps_group[{level}]:{column}"] = x[column] * float(level == group)
+            out[f"group[{level}]:{column}"] = x[column] * float(level == group)
         return out.to_numpy()
 
-    x1, x0 = as_group("promoter"), as_group("detractor")
+    x1, x0 = as_group("top"), as_group("bottom")
     p1, p0 = 1 / (1 + np.exp(-x1 @ beta)), 1 / (1 + np.exp(-x0 @ beta))
     w = weights / weights.sum()
     gap = float(w @ (p1 - p0))
@@ -162,8 +215,9 @@ def _ame_gap(model, x: pd.DataFrame, weights: np.ndarray, interactions: list[tup
 
 
 def survival_check(customer_table: pd.DataFrame, covariates=DEFAULT_COVARIATES, max_customers: int | None = 200_000,
-                   seed: int = 0, level: float = 0.95) -> Effect:
-    """Cox model (statsmodels PHReg) of time to next purchase: hazard ratio promoters vs detractors.
+                   seed: int = 0, level: float = 0.95, measure=None) -> Effect:
+    """Cox model (statsmodels PHReg) of time to next purchase: hazard ratio of the measure's top group
+    vs its bottom group (promoters vs detractors for NPS).
 
     Unlike the retention GLM it uses censored customers (time observed up to the end of data).
     Above `max_customers` a seeded random sample keeps the fit quick; the estimate is the same in
@@ -171,7 +225,11 @@ def survival_check(customer_table: pd.DataFrame, covariates=DEFAULT_COVARIATES, 
     """
     from statsmodels.duration.hazard_regression import PHReg
 
-    data = customer_table[customer_table["nps"].notna()]
+    measure = measure_of_table(customer_table, measure)
+    data = customer_table[customer_table[measure.name].notna()]
+    data = data.assign(cx_group=coded_groups(data, measure))
+    if data.empty or not {"top", "bottom"} <= set(data["cx_group"].dropna()):
+        raise ValueError(f"the survival check needs {measure.groups[2]} and {measure.groups[0]} customers")
     if max_customers is not None and len(data) > max_customers:
         data = data.sample(max_customers, random_state=seed)
     observed = data["next_purchase_at"].notna()
@@ -179,16 +237,23 @@ def survival_check(customer_table: pd.DataFrame, covariates=DEFAULT_COVARIATES, 
     time = np.where(observed, data["days_to_next"], follow).astype(float)
     time = np.maximum(time, 1e-3)
     used = _usable_covariates(data, covariates)
-    frame = data[["nps_group"] + used].astype("str").replace({"<NA>": "unknown", "nan": "unknown"})
-    x = _design(frame.reset_index(drop=True), "nps_group", used).drop(columns="const")
+    frame = data[["cx_group"] + used].astype("str").replace({"<NA>": "unknown", "nan": "unknown"})
+    x = _design(frame.reset_index(drop=True), "cx_group", used).drop(columns="const")
+    for code, name in (("top", measure.people(2)), ("bottom", measure.people(0))):
+        if not observed[(data["cx_group"] == code).to_numpy()].any():
+            raise ValueError(f"none of the {int((data['cx_group'] == code).sum()):,} {name} made a next purchase, "
+                             "so the survival check has nothing to compare")
     model = PHReg(time, x.to_numpy(), status=observed.to_numpy().astype(int)).fit()
-    i = list(x.columns).index("nps_group[promoter]")
+    i = list(x.columns).index("group[top]")
     b, se = float(model.params[i]), float(model.bse[i])
+    if not (np.isfinite(b) and np.isfinite(se)):
+        raise ValueError("the survival model did not converge (too few repeat purchases per group)")
     z = mx.z_value(level)
-    return Effect(name="Hazard ratio of a next purchase, promoters vs detractors", estimate=float(np.exp(b)),
+    return Effect(name=f"Hazard ratio of a next purchase, {measure.people(2)} vs {measure.people(0)}",
+                  estimate=float(np.exp(b)),
                   ci_low=float(np.exp(b - z * se)), ci_high=float(np.exp(b + z * se)), se=se, unit="x",
                   n={"customers": int(len(data)), "repeat_purchases": int(observed.sum())}, level=level,
                   method="Cox proportional hazards (statsmodels PHReg) with censoring at the end of the data"
                          + (f", adjusting for {', '.join(used)}" if used else ""),
-                  caveats="A ratio above 1 means promoters come back sooner. Observational, like the GLM.",
+                  caveats=f"A ratio above 1 means {measure.people(2)} come back sooner. Observational, like the GLM.",
                   model=model)

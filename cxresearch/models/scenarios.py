@@ -1,5 +1,6 @@
-"""What if: the revenue and retained customers a change in NPS would be worth, per location, from
-the estimated effects, with intervals that carry both effects' uncertainty."""
+"""What if: the revenue and retained customers a change in the CX measure (NPS, CSAT or CES, in
+points) would be worth, per location, from the estimated effects, with intervals that carry both
+effects' uncertainty."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cxresearch.measures import metrics as mx
+from cxresearch.measures.measure import get
 from cxresearch.models.effect import Effect
 
 __all__ = ["WhatIf", "what_if"]
@@ -23,10 +25,12 @@ class WhatIf:
     total: dict
     assumptions: str
     level: float = 0.95
+    measure: str = "nps"
 
     def __str__(self) -> str:
         t = self.total
-        return (f"{self.scenario}: {t['locations_changed']} locations gain on average {t['mean_nps_gain']:.1f} NPS points; "
+        return (f"{self.scenario}: {t['locations_changed']} locations gain on average {t['mean_gain']:.1f} "
+                f"{get(self.measure).unit}; "
                 f"projected extra revenue {t['revenue_gain']:+,.0f} per period ({self.level:.0%} CI "
                 f"{t['revenue_gain_ci_low']:+,.0f} to {t['revenue_gain_ci_high']:+,.0f}) and "
                 f"{t['retained_gain']:+,.0f} more customers retained ({t['retained_gain_ci_low']:+,.0f} to "
@@ -34,24 +38,26 @@ class WhatIf:
 
 
 def _largest_gain_first(table: pd.DataFrame) -> pd.DataFrame:
-    """Order by NPS gain, then projected revenue gain, then id; keys are rounded so that last-bit float
+    """Order by gain in the measure, then projected revenue gain, then id; keys are rounded so that last-bit float
     differences between machines cannot reorder ties (a +5 scenario gives every location the same gain)."""
-    keys = table.assign(_gain=table["nps_gain"].round(6), _revenue=table["revenue_gain"].round(6))
+    keys = table.assign(_gain=table["gain"].round(6), _revenue=table["revenue_gain"].round(6))
     ordered = keys.sort_values(["_gain", "_revenue", "location_id"], ascending=[False, False, True], kind="stable")
     return ordered.drop(columns=["_gain", "_revenue"]).reset_index(drop=True)
 
 
 def what_if(dataset, revenue: Effect, retention: Effect, scenario="median", period: str = "Q",
             recent_periods: int = 4, n_draws: int = 2000, seed: int = 0, level: float = 0.95) -> WhatIf:
-    """Project revenue and retained customers if location NPS moved as in `scenario`.
+    """Project revenue and retained customers if the locations' CX measure moved as in `scenario`.
 
+    The measure is the one the revenue effect was estimated on (NPS, CSAT or CES, in points).
     `scenario` is 'median' (every location below the brand median rises to it), a number (every
-    location gains that many points, capped at 100) or a dict {location_id: target NPS}. Current
-    NPS is each location's shrunk estimate (small locations are not taken at face value). Per
-    location and period, extra revenue = revenue x (exp(slope x gain / 10) - 1) with the revenue
-    effect's bootstrap draws; extra retained customers = new customers x gain/200 x retention gap
-    (a +g NPS move modelled as g/200 of customers going from detractor to promoter), with the gap
-    drawn from its normal sampling distribution. Baselines are the averages of the last
+    location gains that many points, capped at the top of the scale) or a dict {location_id:
+    target}. The current value is each location's shrunk estimate (small locations are not taken at
+    face value). Per location and period, extra revenue = revenue x (exp(slope x gain / 10) - 1)
+    with the revenue effect's bootstrap draws; extra retained customers = new customers x gain x
+    shift x retention gap, where shift is the share of customers who move from the bottom to the
+    top group per point (1/200 for NPS, 1/100 for a top-box share), with the gap drawn from its
+    normal sampling distribution. Baselines are the averages of the last
     `recent_periods` periods. Intervals are percentiles of the draws, so they carry the
     uncertainty of both estimated effects (not of the baselines).
     """
@@ -59,8 +65,9 @@ def what_if(dataset, revenue: Effect, retention: Effect, scenario="median", peri
     from cxresearch.measures.retention import first_purchases
     from cxresearch.measures.revenue import revenue_summary
 
-    current = compare.shrink(compare.location_estimates(dataset.responses))[["location_id", "shrunk", "n"]]
-    target = _scenario_targets(current, scenario)
+    measure = get(revenue.extra.get("measure", "nps"))
+    current = compare.shrink(compare.location_estimates(dataset, measure))[["location_id", "shrunk", "n"]]
+    target = _scenario_targets(current, scenario, measure)
     money = revenue_summary(dataset, by="location_id", period=period)
     recent = money[money["period"] >= sorted(money["period"].unique())[-recent_periods]]
     base = recent.groupby("location_id").agg(revenue=("revenue", "mean"))
@@ -70,7 +77,7 @@ def what_if(dataset, revenue: Effect, retention: Effect, scenario="median", peri
                  / recent_periods)
     table = current.assign(target=target).merge(base, left_on="location_id", right_index=True, how="left")
     table["new_customers"] = table["location_id"].map(newcomers).fillna(0.0)
-    table["nps_gain"] = (table["target"] - table["shrunk"]).clip(lower=0)
+    table["gain"] = (table["target"] - table["shrunk"]).clip(lower=0)
     rng = np.random.default_rng(seed)
     slopes = revenue.extra.get("log_slope_draws")
     slopes = slopes[np.isfinite(slopes)] if slopes is not None else np.array([])
@@ -78,18 +85,18 @@ def what_if(dataset, revenue: Effect, retention: Effect, scenario="median", peri
         raise ValueError("the revenue effect carries too few bootstrap draws to project with an interval")
     slopes = rng.choice(slopes, n_draws)
     gaps = rng.normal(retention.estimate, retention.se, n_draws) / 100
-    gain = table["nps_gain"].to_numpy()
+    gain, shift = table["gain"].to_numpy(), measure.shift_per_point
     rev = table["revenue"].fillna(0).to_numpy()[:, None] * (np.exp(slopes[None, :] * gain[:, None] / 10) - 1)
-    ret = table["new_customers"].to_numpy()[:, None] * (gain[:, None] / 200) * gaps[None, :]
+    ret = table["new_customers"].to_numpy()[:, None] * (gain[:, None] * shift) * gaps[None, :]
     a = (1 - level) / 2
     point_slope, point_gap = revenue.extra["log_slope"], retention.estimate / 100
     table["revenue_gain"] = table["revenue"].fillna(0) * (np.exp(point_slope * gain / 10) - 1)
     table["revenue_gain_ci_low"], table["revenue_gain_ci_high"] = np.quantile(rev, [a, 1 - a], axis=1)
-    table["retained_gain"] = table["new_customers"] * gain / 200 * point_gap
+    table["retained_gain"] = table["new_customers"] * gain * shift * point_gap
     table["retained_gain_ci_low"], table["retained_gain_ci_high"] = np.quantile(ret, [a, 1 - a], axis=1)
     total_rev, total_ret = rev.sum(axis=0), ret.sum(axis=0)
     changed = gain > 0
-    total = {"locations_changed": int(changed.sum()), "mean_nps_gain": float(gain[changed].mean()) if changed.any() else 0.0,
+    total = {"locations_changed": int(changed.sum()), "mean_gain": float(gain[changed].mean()) if changed.any() else 0.0,
              "revenue_gain": float(table["revenue_gain"].sum()),
              "revenue_gain_ci_low": float(np.quantile(total_rev, a)),
              "revenue_gain_ci_high": float(np.quantile(total_rev, 1 - a)),
@@ -97,23 +104,25 @@ def what_if(dataset, revenue: Effect, retention: Effect, scenario="median", peri
              "retained_gain": float(table["retained_gain"].sum()),
              "retained_gain_ci_low": float(np.quantile(total_ret, a)),
              "retained_gain_ci_high": float(np.quantile(total_ret, 1 - a))}
-    assumptions = ("Assumes the within-location links estimated from past data hold when NPS changes, and that an "
-                   "NPS gain comes from detractors becoming promoters; per period, on recent baselines.")
+    label = measure.label
+    assumptions = (f"Assumes the within-location links estimated from past data hold when {label} changes, and that "
+                   f"a {label} gain comes from {measure.people(0)} becoming {measure.people(2)}; per period, on recent "
+                   "baselines.")
     if isinstance(scenario, str):
-        label = {"median": "Raise every location below the brand median NPS to the median"}.get(scenario)
+        title = {"median": f"Raise every location below the brand median {label} to the median"}.get(scenario)
     elif isinstance(scenario, dict):
-        label = "Custom NPS targets"
+        title = f"Custom {label} targets"
     else:
-        label = f"Every location +{scenario:g} NPS points"
-    return WhatIf(scenario=label, locations=_largest_gain_first(table),
-                  total=total, assumptions=assumptions, level=level)
+        title = f"Every location +{scenario:g} {measure.unit}"
+    return WhatIf(scenario=title, locations=_largest_gain_first(table),
+                  total=total, assumptions=assumptions, level=level, measure=measure.name)
 
 
-def _scenario_targets(current: pd.DataFrame, scenario) -> np.ndarray:
+def _scenario_targets(current: pd.DataFrame, scenario, measure) -> np.ndarray:
     if isinstance(scenario, str):
         if scenario != "median":
-            raise ValueError(f"scenario must be 'median', a number of NPS points or a dict of targets, not {scenario!r}")
+            raise ValueError(f"scenario must be 'median', a number of points or a dict of targets, not {scenario!r}")
         return np.maximum(current["shrunk"].to_numpy(), current["shrunk"].median())
     if isinstance(scenario, dict):
         return current["location_id"].map(scenario).fillna(current["shrunk"]).to_numpy()
-    return np.minimum(current["shrunk"].to_numpy() + float(scenario), 100.0)
+    return np.minimum(current["shrunk"].to_numpy() + float(scenario), measure.bounds[1])

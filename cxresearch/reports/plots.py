@@ -12,8 +12,9 @@ import pandas as pd
 import seaborn as sns
 
 from cxresearch.measures import compare
+from cxresearch.measures.measure import get
 
-__all__ = ["cohort_heatmap", "coverage_heatmap", "drivers_chart", "estimates_compared", "funnel_plot",
+__all__ = ["by_location", "cohort_heatmap", "coverage_heatmap", "drivers_chart", "estimates_compared", "funnel_plot",
            "metric_over_time", "nps_by_location", "retention_by_group", "set_style", "stage_funnel"]
 
 FLAG_COLOURS = {"above": "#1b7837", "within": "#8c8c8c", "below": "#c51b7d"}
@@ -33,39 +34,54 @@ def _axes(ax, height: float | None = None):
     return ax
 
 
-def nps_by_location(scorecard: pd.DataFrame, top: int | None = None, ax=None):
-    """Shrunk NPS per location with its interval, best first, coloured by the funnel flag."""
-    data = scorecard.sort_values("nps_shrunk", ascending=True)
+def _measure(frame: pd.DataFrame, measure):
+    return get(measure if measure is not None else frame.attrs.get("measure", "nps"))
+
+
+def by_location(scorecard: pd.DataFrame, top: int | None = None, ax=None, measure=None):
+    """The measure per location, shrunk, with its interval, best first, coloured by the verdict
+    (locations without enough responses are left out)."""
+    m = _measure(scorecard, measure)
+    data = scorecard[scorecard["funnel_flag"] != "too few"].dropna(subset=["shrunk"]).sort_values("shrunk")
     if top is not None:
         data = data.tail(top)
     ax = _axes(ax, height=max(3, 0.18 * len(data) + 1))
     y = np.arange(len(data))
     colours = data["funnel_flag"].map(FLAG_COLOURS).fillna("#8c8c8c")
     ax.hlines(y, data["shrunk_ci_low"], data["shrunk_ci_high"], color=colours, linewidth=2)
-    ax.scatter(data["nps_shrunk"], y, color=colours, zorder=3, s=18)
-    ax.axvline(data["funnel_brand_value"].iloc[0], color=BRAND, linestyle="--", linewidth=1, label="brand NPS")
+    ax.scatter(data["shrunk"], y, color=colours, zorder=3, s=18)
+    if len(data):
+        ax.axvline(data["funnel_brand_value"].iloc[0], color=BRAND, linestyle="--", linewidth=1, label=f"brand {m.label}")
+        ax.legend(loc="lower right")
     ax.set_yticks(y, data["name"].fillna(data["location_id"]), fontsize=7)
-    ax.set(xlabel="NPS (shrunk toward the brand, 95% interval)", ylabel="",
-           title="NPS by location: green above, pink below the brand's funnel limits")
-    ax.legend(loc="lower right")
+    ax.set(xlabel=f"{m.label} (shrunk toward the brand, 95% interval)", ylabel="",
+           title=f"{m.label} by location: green above, pink below the brand beyond chance")
     return ax
 
 
-def funnel_plot(scorecard: pd.DataFrame, ax=None):
-    """Each location's raw NPS against its number of responses, inside 95% and 99.8% funnel limits."""
+def nps_by_location(scorecard: pd.DataFrame, top: int | None = None, ax=None):
+    """`by_location` for an NPS scorecard (kept for analysts' code)."""
+    return by_location(scorecard, top, ax, "nps")
+
+
+def funnel_plot(scorecard: pd.DataFrame, ax=None, measure=None):
+    """Each location's raw value of the measure against its number of answers, inside 95% and 99.8%
+    funnel limits."""
+    m = _measure(scorecard, measure)
     ax = _axes(ax)
-    first = scorecard.iloc[0]
+    data = scorecard.dropna(subset=["raw"])
+    first = data.iloc[0]
     curve = compare.funnel_curve(first["funnel_brand_value"], first["funnel_sd"], first["funnel_tau"],
-                                 scorecard["nps_n"].max() * 1.05)
+                                 data["value_n"].max() * 1.05, metric=m)
     for name, style in (("95", "--"), ("998", ":")):
         ax.plot(curve["n"], curve[f"lower_{name}"], style, color="#555555", linewidth=1,
                 label=f"{'95%' if name == '95' else '99.8%'} limits")
         ax.plot(curve["n"], curve[f"upper_{name}"], style, color="#555555", linewidth=1)
-    ax.axhline(first["funnel_brand_value"], color=BRAND, linewidth=1, label="brand NPS")
-    colours = scorecard["funnel_flag"].map(FLAG_COLOURS).fillna("#8c8c8c")
-    ax.scatter(scorecard["nps_n"], scorecard["nps_raw"], c=colours, s=22, zorder=3)
-    ax.set(xlabel="responses at the location", ylabel="NPS (raw)",
-           title="Funnel plot: locations outside the limits differ from the brand beyond chance")
+    ax.axhline(first["funnel_brand_value"], color=BRAND, linewidth=1, label=f"brand {m.label}")
+    colours = data["funnel_flag"].map(FLAG_COLOURS).fillna("#8c8c8c")
+    ax.scatter(data["value_n"], data["raw"], c=colours, s=22, zorder=3)
+    ax.set(xlabel="answers at the location", ylabel=f"{m.label} (raw)",
+           title="Funnel plot: how far each location is from the brand, for its number of answers")
     ax.legend(loc="lower right")
     return ax
 
@@ -82,17 +98,18 @@ def metric_over_time(summary: pd.DataFrame, metric: str = "nps", label: str = "N
     return ax
 
 
-def retention_by_group(rates: pd.DataFrame, group: str = "nps_group", ax=None):
-    """Retention rate per NPS group with Wilson intervals."""
+def retention_by_group(rates: pd.DataFrame, group: str = "cx_group", ax=None, measure=None):
+    """Retention rate per group of the measure (bottom, middle, top) with Wilson intervals."""
+    m = get(measure if measure is not None else "nps")
     ax = _axes(ax)
     data = rates.dropna(subset=["rate", group])
     x = list(data[group].astype(str))
-    colours = {"detractor": "#c51b7d", "passive": "#8c8c8c", "promoter": "#1b7837"}
+    colours = dict(zip(m.groups, ("#c51b7d", "#8c8c8c", "#1b7837")))
     ax.bar(x, 100 * data["rate"], color=[colours.get(g, BRAND) for g in x])
     ax.errorbar(x, 100 * data["rate"], yerr=[100 * (data["rate"] - data["ci_low"]), 100 * (data["ci_high"] - data["rate"])],
                 fmt="none", color="black", capsize=6)
-    ax.set(xlabel="NPS group at the first purchase", ylabel="% buying again within the horizon",
-           title="Retention by NPS group (95% intervals)")
+    ax.set(xlabel=f"{m.label} group at the first purchase", ylabel="% buying again within the horizon",
+           title=f"Retention by {m.label} group (95% intervals)")
     return ax
 
 
@@ -107,8 +124,8 @@ def cohort_heatmap(matrix: pd.DataFrame, max_periods: int = 12, ax=None):
     return ax
 
 
-def drivers_chart(drivers: pd.DataFrame, ax=None):
-    """Importance of each driver (share of explained variance) with its bootstrap interval."""
+def drivers_chart(drivers: pd.DataFrame, ax=None, label: str = "NPS"):
+    """Importance of each driver (share of explained variance in `label`) with its bootstrap interval."""
     ax = _axes(ax)
     data = drivers.sort_values("importance")
     labels = data["driver"].str.replace("attr_", "", regex=False).str.replace("_", " ")
@@ -116,7 +133,7 @@ def drivers_chart(drivers: pd.DataFrame, ax=None):
     ax.errorbar(100 * data["importance"], labels, xerr=[100 * (data["importance"] - data["ci_low"]),
                                                          100 * (data["ci_high"] - data["importance"])],
                 fmt="none", color="black", capsize=4)
-    ax.set(xlabel="% of the explained variation in NPS", ylabel="", title="What drives NPS (95% intervals)")
+    ax.set(xlabel=f"% of the explained variation in {label}", ylabel="", title=f"What drives {label} (95% intervals)")
     return ax
 
 
@@ -129,11 +146,11 @@ def stage_funnel(funnel: pd.DataFrame, ax=None):
     return ax
 
 
-def estimates_compared(details: pd.DataFrame, truth_label: str = "pct_per_10nps", ax=None):
+def estimates_compared(details: pd.DataFrame, truth_label: str = "pct_per_10", ax=None, label: str = "NPS"):
     """Naive vs within-location estimates side by side, to show what confounding does."""
     ax = _axes(ax, height=3)
     ax.barh(details["estimate"], details[truth_label], color=[BRAND, "#8c8c8c", "#d9a441"][: len(details)])
-    ax.set(xlabel="% revenue change per +10 NPS points", ylabel="", title="Same data, different designs")
+    ax.set(xlabel=f"% revenue change per +10 {label} points", ylabel="", title="Same data, different designs")
     return ax
 
 

@@ -12,10 +12,11 @@ import re
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-__all__ = ["actions", "brand_sentence", "effect_sentence", "md", "number", "recent_comments", "redact",
-           "significance", "table", "with_interval"]
+__all__ = ["actions", "brand_sentence", "effect_sentence", "flags_sentence", "md", "measure_value", "number",
+           "recent_comments", "redact", "significance", "table", "with_interval"]
 
 CONSISTENT_ICC = 0.05  # below this share of variance between locations the brand experience counts as consistent
+WEAK_DRIVERS = 0.10  # drivers explaining less of the score's variation than this point to no action
 
 
 def number(value, digits: int = 0, signed: bool = False, percent: bool = False) -> str:
@@ -91,39 +92,88 @@ def _format(fmt: str, value) -> str:
     return text
 
 
-def brand_sentence(summary_row: pd.Series) -> str:
-    """The brand's NPS, CSAT and CES with intervals in one sentence."""
+def measure_value(measure, value, low, high, n: int | None = None) -> str:
+    """The measure's value with its interval in its own units: '+31 (95% CI +25 to +37, n=412)' for NPS,
+    '86% (95% CI 84% to 88%, n=1,203)' for a share; 'suppressed' when missing."""
+    if value is None or pd.isna(value):
+        return "suppressed (too few responses)"
+    sizes = f", n={int(n):,}" if n is not None else ""
+    return f"{measure.format(value)} (95% CI {measure.format(low)} to {measure.format(high)}{sizes})"
+
+
+def brand_sentence(summary_row: pd.Series, measure=None) -> str:
+    """The brand's headline measure with its interval, then the other scores the brand collects
+    (a score it does not collect is said to be not measured, never 'suppressed')."""
+    from cxresearch.measures.measure import get
+
     row = summary_row
-    nps = with_interval(row["nps"], row["nps_ci_low"], row["nps_ci_high"], signed=True, n=int(row["nps_n"]))
-    csat = with_interval(row["csat"], row["csat_ci_low"], row["csat_ci_high"], percent=True)
-    ces = with_interval(row["ces"], row["ces_ci_low"], row["ces_ci_high"], digits=2)
-    return (f"Brand NPS is **{nps}**; CSAT (share satisfied, 4–5 of 5) is **{csat}**; "
-            f"customer effort averages **{ces}** on 1–7 (higher is easier).")
+    m = get(measure if measure is not None else "nps")
+    parts = {
+        "nps": lambda: f"NPS (likelihood to recommend) is **{with_interval(row['nps'], row['nps_ci_low'], row['nps_ci_high'], signed=True, n=int(row['nps_n']))}**",  # noqa: E501
+        "csat": lambda: f"satisfaction (share answering 4–5 of 5) is **{with_interval(row['csat'], row['csat_ci_low'], row['csat_ci_high'], percent=True, n=int(row['csat_n']))}**",  # noqa: E501
+        "ces": lambda: f"customer effort averages **{with_interval(row['ces'], row['ces_ci_low'], row['ces_ci_high'], digits=2, n=int(row['ces_n']))}** on 1–7 (higher is easier)",  # noqa: E501
+    }
+    measured = [name for name in ("nps", "csat", "ces") if row.get(f"{name}_n", 0) > 0]
+    order = [m.name] + [name for name in measured if name != m.name]
+    text = "; ".join(parts[name]() for name in order if name in measured)
+    absent = [{"nps": "likelihood to recommend", "csat": "satisfaction", "ces": "customer effort"}[n]
+              for n in ("nps", "csat", "ces") if n not in measured]
+    text = f"Brand-wide, {text}." if text else "No score was collected."
+    if absent:
+        text += f" Not measured by this brand: {', '.join(absent)}."
+    return f"The headline measure of this report is **{m.title}**. " + text
+
+
+def flags_sentence(scorecard: pd.DataFrame, measure=None) -> str:
+    """How many locations were compared and flagged, and how many flags chance alone would give."""
+    from cxresearch.measures.measure import get
+
+    m = get(measure if measure is not None else scorecard.attrs.get("measure", "nps"))
+    compared = int((scorecard["funnel_flag"] != "too few").sum())
+    few = int(len(scorecard) - compared)
+    flagged = int(scorecard["funnel_flag"].isin(["above", "below"]).sum())
+    naive = int(scorecard["funnel_flag_95"].isin(["above", "below"]).sum())
+    return (f"{compared:,} locations with at least the minimum number of responses were compared "
+            f"({few:,} with fewer are not compared). Judged one by one at 95%, {naive:,} would fall outside the "
+            f"limits, where chance alone would put about {0.05 * compared:,.0f}; with the false-discovery rate held "
+            f"at 5% across all of them, **{flagged:,}** differ from the brand's {m.label} beyond chance.")
 
 
 def actions(scorecard: pd.DataFrame, retention=None, revenue=None, drivers: pd.DataFrame | None = None,
-            consistency: pd.Series | None = None, limit: int = 5) -> list[str]:
+            consistency: pd.Series | None = None, limit: int = 5, measure=None) -> list[str]:
     """Three to five actions in plain words, each derived from a number in this run."""
+    from cxresearch.measures.measure import get
+
+    m = get(measure if measure is not None else scorecard.attrs.get("measure", "nps"))
     out = []
     below = scorecard[scorecard["funnel_flag"] == "below"]
     if len(below):
-        names = ", ".join(below.sort_values("nps_shrunk")["name"].fillna(below["location_id"]).head(5))
-        out.append(f"Visit the {len(below)} location(s) whose NPS is below the brand beyond chance ({names}): "
+        names = ", ".join(below.sort_values("shrunk")["name"].fillna(below["location_id"]).head(5))
+        out.append(f"Visit the {len(below)} location(s) whose {m.label} is below the brand beyond chance ({names}): "
                    "start with their lowest-rated attributes in the deep-dive reports.")
     if drivers is not None and len(drivers):
-        top = drivers.iloc[0]
-        out.append(f"Invest first in **{top['driver'].replace('attr_', '').replace('_', ' ')}**: it accounts for "
-                   f"{number(top['importance'], percent=True)} of the explained variation in NPS "
-                   f"(95% CI {number(top['ci_low'], percent=True)} to {number(top['ci_high'], percent=True)}).")
+        top, r2 = drivers.iloc[0], drivers.attrs.get("r2", float("nan"))
+        name = top["driver"].replace("attr_", "").replace("_", " ")
+        if not r2 >= WEAK_DRIVERS:
+            out.append(f"Ask customers what matters to them: the data hold no strong driver of {m.label} (what they "
+                       f"have, such as {', '.join(drivers['driver'].str.replace('attr_', '').str.replace('_', ' '))}, "
+                       f"explains only {number(r2, percent=True)} of its variation); add a few attribute questions "
+                       "(delivery, product, service) to the survey.")
+        else:
+            out.append(f"Look first at **{name}**: it accounts for {number(top['importance'], percent=True)} of the "
+                       f"explained variation in {m.label} (95% CI {number(top['ci_low'], percent=True)} to "
+                       f"{number(top['ci_high'], percent=True)}; the drivers together explain {number(r2, percent=True)}).")
     if retention is not None and retention.ci_low > 0:
-        out.append(f"Treat detractors as a retention risk: promoters come back "
+        base = retention.extra.get("base_rate") if retention.extra else None
+        scale = f"; overall {number(base, 1, percent=True)} of customers come back" if base is not None else ""
+        out.append(f"Treat {m.people(0)} as a retention risk: {m.people(2)} come back "
                    f"{number(retention.estimate, 1)} percentage points more often "
-                   f"(95% CI {number(retention.ci_low, 1)} to {number(retention.ci_high, 1)}); follow up with "
-                   "every detractor within a week.")
+                   f"(95% CI {number(retention.ci_low, 1)} to {number(retention.ci_high, 1)}{scale}); follow up "
+                   f"with {m.people(0)} within a week.")
     if revenue is not None:
         verdict = significance(revenue.ci_low, revenue.ci_high)
         if verdict == "clearly positive":
-            out.append(f"Count NPS in location targets: within a location, +10 NPS points go with "
+            out.append(f"Count {m.label} in location targets: within a location, +10 points go with "
                        f"{number(revenue.estimate, 1, signed=True)}% revenue the next period "
                        f"(95% CI {number(revenue.ci_low, 1, signed=True)}% to {number(revenue.ci_high, 1, signed=True)}%).")
         else:
@@ -131,18 +181,18 @@ def actions(scorecard: pd.DataFrame, retention=None, revenue=None, drivers: pd.D
                        f"is {verdict} with today's survey volume "
                        f"(95% CI {number(revenue.ci_low, 1, signed=True)}% to {number(revenue.ci_high, 1, signed=True)}%).")
     if consistency is not None and pd.notna(consistency.get("icc")):
-        share = (f"{number(consistency['icc'], 1, percent=True)} of the variation in NPS lies between locations "
+        share = (f"{number(consistency['icc'], 1, percent=True)} of the variation in {m.label} lies between locations "
                  f"(95% CI {number(consistency['ci_low'], 1, percent=True)} to "
                  f"{number(consistency['ci_high'], 1, percent=True)})")
         if consistency["ci_low"] > CONSISTENT_ICC:
             out.append(f"Standardize the experience: {share}; share what the best locations do.")
         else:
-            out.append(f"Work on brand-wide drivers rather than single stores: {share}, so the experience is "
+            out.append(f"Work on brand-wide drivers rather than single locations: {share}, so the experience is "
                        "consistent across locations and most variation is between customers within a location.")
     bright = scorecard[scorecard["funnel_flag"] == "above"]
     if len(bright) and len(out) < limit:
-        names = ", ".join(bright.sort_values("nps_shrunk", ascending=False)["name"].fillna(bright["location_id"]).head(3))
-        out.append(f"Learn from the bright spots ({names}): their NPS is above the brand beyond chance.")
+        names = ", ".join(bright.sort_values("shrunk", ascending=False)["name"].fillna(bright["location_id"]).head(3))
+        out.append(f"Learn from the bright spots ({names}): their {m.label} is above the brand beyond chance.")
     return out[:limit]
 
 
@@ -155,10 +205,10 @@ def redact(text: str) -> str:
     return PERSONAL_DATA.sub("[removed]", text)
 
 
-def recent_comments(responses: pd.DataFrame, location_id: str, n: int = 5) -> pd.DataFrame:
-    """A location's `n` most recent comments, redacted, with their date, channel and NPS: no
-    customer identifier is carried."""
+def recent_comments(responses: pd.DataFrame, location_id: str, n: int = 5, score: str = "nps") -> pd.DataFrame:
+    """A location's `n` most recent comments, redacted, with their date, channel and `score` (the
+    brand's measure): no customer identifier is carried."""
     mine = responses[(responses["location_id"] == location_id) & responses["comment"].notna()]
     recent = mine.sort_values("responded_at", ascending=False).head(n)
     return pd.DataFrame({"date": recent["responded_at"].dt.strftime("%d %b %Y"), "channel": recent["channel"],
-                         "nps": recent["nps"], "comment": recent["comment"].map(redact)})
+                         "score": recent[score], "comment": recent["comment"].map(redact)})

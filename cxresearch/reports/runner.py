@@ -102,6 +102,9 @@ def load_config(path) -> dict:
     keep = config.get("keep")
     if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool) or keep < 1):
         raise ConfigError(f"{path}: keep must be a whole number of runs, at least 1; got {keep!r}")
+    measure = (config.get("parameters") or {}).get("measure", "auto")
+    if measure not in ("auto", "nps", "csat", "ces"):
+        raise ConfigError(f"{path}: parameters.measure must be auto, nps, csat or ces; got {measure!r}")
     if not config.get("notebooks"):
         raise ConfigError(f"{path}: no notebooks listed")
     base = path.resolve().parent
@@ -131,26 +134,39 @@ def plan(config: dict, only=None, locations=None, dataset=None) -> list[Job]:
         if not fan:
             jobs.append(Job(entry["name"], entry["notebook"], params, group="topic"))
             continue
-        for location in _fan_out_locations(fan, locations, dataset, params):
+        for location in _fan_out_locations(fan, locations, dataset, (config.get("parameters") or {}) | params):
             jobs.append(Job(f"{entry['name']}-{location}", entry["notebook"],
                             params | {fan.get("parameter", "location_id"): location}, group=entry["name"]))
     return jobs
 
 
 def _fan_out_locations(fan: dict, override, dataset, params) -> list[str]:
-    """Which locations a fan-out covers: 'all', a list, or {below_funnel: N} (the N lowest flagged below)."""
+    """Which locations a fan-out covers: 'all', a list, or {below_funnel: N} (the N lowest flagged below).
+
+    With 'all', only locations with at least `min_responses` responses (the fan-out's setting, else the
+    run's `min_n` parameter; 0 for every location), since a page about a location with too few
+    responses to show any number is a page of blanks. A list or --locations is taken as given."""
     if override:
         return list(override)
     which = fan.get("locations", "all")
     if isinstance(which, list):
         return [str(x) for x in which]
     if which == "all":
-        return sorted(dataset.locations["location_id"])
+        least = fan.get("min_responses", params.get("min_n", 30))
+        if not isinstance(least, int) or isinstance(least, bool) or least < 0:
+            raise ConfigError(f"fan_out min_responses must be a whole number, 0 or more; got {least!r}")
+        ids = sorted(dataset.locations["location_id"])
+        if least == 0:
+            return ids
+        from cxresearch.measures.metrics import score_counts
+
+        counts = score_counts(dataset, ["location_id"], ()).set_index("location_id")["responses"]
+        return [i for i in ids if counts.get(i, 0) >= least]
     if isinstance(which, dict) and "below_funnel" in which:
         from cxresearch.measures.scorecard import location_scorecard
 
-        card = location_scorecard(dataset, min_n=params.get("min_n", 30))
-        below = card[card["funnel_flag"] == "below"].sort_values("nps_shrunk")
+        card = location_scorecard(dataset, min_n=params.get("min_n", 30), measure=params.get("measure"))
+        below = card[card["funnel_flag"] == "below"].sort_values("shrunk")
         return list(below["location_id"].head(int(which["below_funnel"])))
     raise ConfigError(f"fan_out locations must be 'all', a list of ids or {{below_funnel: N}}; got {which!r}")
 
@@ -295,7 +311,7 @@ def run(config_path="reports.yaml", data=None, out=None, workers: int | None = N
 def _run_locked(config, base, data, out, run_id, staging, workers, only, locations, retry_failed, progress, limits):
     """The run itself, with the output folder's lock held; `limits` are (run, per notebook) seconds."""
     from cxresearch.engine import connect, resolve
-    from cxresearch.reports.brand import brand_results, fingerprint
+    from cxresearch.reports.brand import SETTINGS, brand_results, fingerprint
 
     data = resolve(data, Path.cwd()) if data else resolve(config.get("data", "data/sample"), base)
     dataset = connect(data, mapping=config.get("mapping"))
@@ -311,12 +327,13 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
     staging.mkdir(parents=True)
     params = config.get("parameters") or {}
     try:
-        brand_results(dataset, horizon_days=params.get("horizon_days", 180), min_n=params.get("min_n", 30),
-                      period=params.get("period", "Q"), cache_dir=staging / "_cache", fingerprint=fingerprint(data),
-                      seed=params.get("seed", 0))
+        brand_results(dataset, cache_dir=staging / "_cache", fingerprint=fingerprint(data),
+                      **{k: v for k, v in params.items() if k in SETTINGS})
     except guard.RunStopped as stop:
         stop.total = len(pending)
         raise
+    except Exception as exc:  # noqa: BLE001  the reports that need these results fail with the reason; the rest run
+        logging.getLogger(__name__).warning("brand-level results could not be computed: %s", exc)
     if reused:
         _copy_reused(out / retry_failed, staging, reused)
     finished = _execute_all(pending, staging, workers or int(config.get("workers", 2)), progress, deadline, limits)
