@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from cxresearch import engine, io, measures, models, schema, synth
 from cxresearch.engine import Source, as_source, connect, load_dataset, read_qualtrics
-from cxresearch.io import CXDataset, IngestError, MappingError
+from cxresearch.io import CXDataset, IngestError, MappingError, importers
 from cxresearch.measures import compare, journey, metrics, retention, revenue, scorecard
 from cxresearch.measures.metrics import ces, csat, nps, proportion, summarize, trend
 
@@ -39,6 +39,6 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0+unknown"
 
 __all__ = ["CXDataset", "IngestError", "MappingError", "Source", "as_source", "ces", "compare", "connect", "csat",
-           "engine", "io", "journey", "load_dataset", "measures", "metrics", "models", "nps", "proportion",
+           "engine", "importers", "io", "journey", "load_dataset", "measures", "metrics", "models", "nps", "proportion",
            "read_qualtrics", "retention", "revenue", "schema", "scorecard", "summarize", "synth", "trend",
            "__version__"]

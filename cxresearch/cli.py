@@ -1,7 +1,8 @@
-"""The `cxresearch` command: run the report suite, validate a data folder, generate the synthetic brand.
+"""The `cxresearch` command: run the report suite, validate a data folder, import an export, generate the synthetic brand.
 
     cxresearch run                                  # reports.yaml on data/sample -> reports/latest/index.html
     cxresearch validate data/sample                 # what loaded, the accounting, rejects by reason
+    cxresearch import olist olist/ --out data/olist # the public Olist export as canonical tables
     cxresearch synth --locations 60 --customers 20000 --seed 7 --out data/sample
 
 Exit codes: 0 success; 1 some reports failed (run) or rows were rejected with --strict (validate);
@@ -72,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", required=True, help="folder to write")
     synth.add_argument("--force", action="store_true", help="overwrite data files in a non-empty folder")
     synth.set_defaults(func=cmd_synth)
+
+    from cxresearch.io.importers import SOURCES
+
+    reshape = commands.add_parser("import", help="turn a public or vendor export into a data folder",
+                                  description="Read an export in its own layout, write the canonical tables as Parquet "
+                                  "and import_report.json: per source file rows read, used and set aside by reason.")
+    sources = reshape.add_subparsers(dest="source", metavar="SOURCE", required=True)
+    for name, about in SOURCES.items():
+        source = sources.add_parser(name, help=about, description=f"Import {about}.")
+        source.add_argument("src", help="folder holding the export's files")
+        source.add_argument("--out", required=True, help="folder to write (created)")
+        source.add_argument("--force", action="store_true", help="replace the tables in a non-empty folder")
+        source.set_defaults(func=cmd_import)
     return parser
 
 
@@ -135,6 +149,17 @@ def cmd_synth(args) -> int:
         dataset.to_dir(out, format=args.format)
     truth.save(out / "truth.json")
     print(f"wrote {out} ({time.perf_counter() - started:.1f} s) with truth.json")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from cxresearch.io import importers
+
+    importers.check_destination(args.out, args.force)  # (before the import: a refusal comes at once)
+    result = getattr(importers, args.source)(args.src)
+    out = result.write(args.out, force=args.force)
+    print(result.summary())
+    print(f"wrote {out} with {importers.REPORT_FILE}; check it with: cxresearch validate {out}")
     return 0
 
 
