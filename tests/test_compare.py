@@ -172,3 +172,40 @@ def test_on_the_synthetic_brand_shrinkage_ranks_closer_to_true_quality(seed):
     rank_error = lambda values: (values.rank() - true_nps.rank()).abs().mean()  # noqa: E731
     assert rank_error(out["shrunk"]) < rank_error(out["estimate"])
     assert np.sqrt(((out["shrunk"] - true_nps) ** 2).mean()) < 0.7 * np.sqrt(((out["estimate"] - true_nps) ** 2).mean())
+
+
+def test_verdicts_worked_numbers_and_the_interval_that_agrees():
+    est = pd.DataFrame({"location_id": list("abcd"), "estimate": [30.0, 5.0, 32.0, 90.0], "se": [8.0, 8.0, 8.0, 30.0],
+                        "n": [100, 100, 100, 10]})
+    out = compare.verdicts(est, brand_value=30.0, min_n=30)
+    assert out["verdict"].tolist() == ["within", "below", "within", "too few"]
+    # b: z = -25/8, p = 0.001778; BH over the 3 compared: q = 3 p / 1 = 0.00533 <= 0.05; one flagged of three,
+    # so the ranges are at 1 - 0.05 x 1/3 = 98.33%, z = 2.394
+    assert out.loc[1, "q"] == pytest.approx(3 * 0.0017770, rel=1e-3)
+    assert out.attrs["verdict_level"] == pytest.approx(1 - 0.05 / 3)
+    assert out.loc[1, "verdict_ci_high"] == pytest.approx(5 + 2.39398 * 8, abs=1e-3)
+
+
+def test_every_verdict_agrees_with_the_range_shown_beside_it(brand):
+    responses, _ = brand
+    out = compare.verdicts(compare.location_estimates(responses), min_n=30)
+    shown = out[out["verdict"] != "too few"]
+    above = shown["verdict_ci_low"] > shown["brand_value"]
+    below = shown["verdict_ci_high"] < shown["brand_value"]
+    assert ((shown["verdict"] == "above") == above).all() and ((shown["verdict"] == "below") == below).all()
+    assert shown["verdict"].isin(["above", "below"]).sum() > 10  # true spread of 12 points: many really differ
+
+
+def test_verdicts_flag_about_none_of_many_alike_locations():
+    rng = np.random.default_rng(8)
+    responses, _ = simulated_locations(rng, k=400, sd=0.0)
+    out = compare.verdicts(compare.location_estimates(responses))
+    assert (out["verdict"] != "within").sum() <= 2
+
+
+def test_flagged_locations_are_on_the_side_the_truth_says(brand):
+    responses, truth = brand
+    out = compare.verdicts(compare.location_estimates(responses), min_n=30).set_index("location_id")
+    flagged = out[out["verdict"].isin(["above", "below"])]
+    true_side = np.where(truth.reindex(flagged.index) > flagged["brand_value"], "above", "below")
+    assert (flagged["verdict"] != true_side).mean() <= 0.05  # the false-discovery rate the verdict promises

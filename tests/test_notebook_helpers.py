@@ -92,3 +92,20 @@ def test_open_report_gives_the_source_and_the_brand_results(tmp_path):
     top = results.drivers.iloc[0]
     assert results.importance(top["driver"]) == top["importance"]
     assert np.isnan(results.importance("attr_nothing"))
+
+
+def test_redact_removes_links_card_numbers_and_customer_ids():
+    text = "Card 4111 1111 1111 1111 charged twice, see https://x.example/o?id=9 or www.shop.example; I am C1234"
+    assert prose.redact(text, ids={"C1234", "C9"}) == ("Card [removed] charged twice, see [removed] or [removed] I am "
+                                                         "[removed]")
+    assert prose.redact("C12345 stays, C1234x stays", ids={"C1234"}) == "C12345 stays, C1234x stays"
+
+
+def test_esc_makes_a_hostile_name_plain_text_in_markdown():
+    import mistune
+
+    hostile = "Harbour <img src=x onerror=alert(1)> *_shop_* [x](javascript:alert(1))"
+    rendered = mistune.html(prose.esc(hostile))
+    assert "<img" not in rendered and "<em>" not in rendered and "<a " not in rendered
+    assert "Harbour &lt;img src=x onerror=alert(1)&gt;" in rendered and "*_shop_*" in rendered
+    assert prose.esc(None) == "—" and prose.esc("a\nb") == "a b"

@@ -10,8 +10,10 @@ share or CES easy share, in points) and keeps within its bounds:
   true location values, estimated by Paule-Mandel (statsmodels' meta-analysis). Rankings use these.
 - `funnel`: Spiegelhalter (2005) funnel limits around the brand value for each location's n, at
   95% and 99.8%, widened by an additive between-location variance when the data are over-dispersed
-  (the DerSimonian-Laird tau^2 from winsorized z-scores), and a flag above / within / below that
-  controls false discoveries across locations (Benjamini-Hochberg).
+  (the DerSimonian-Laird tau^2 from winsorized z-scores): which locations are unusual for their size
+  given how much locations differ anyway.
+- `verdicts`: above / within / below the brand beyond chance, with the false-discovery rate held at
+  5% across locations (Benjamini-Hochberg), and intervals that agree with the verdict by construction.
 - `consistency`: the intraclass correlation (ICC) of a random-intercept model of each response's
   contribution to the measure (for NPS +100 promoter, 0 passive, -100 detractor; for a share 100 or
   0): the share of variance that lies
@@ -31,7 +33,7 @@ from cxresearch.measures import metrics as mx
 from cxresearch.measures.measure import Measure, get
 
 __all__ = ["consistency", "consistency_by", "estimates_from_counts", "funnel", "funnel_curve", "icc_from_sums",
-           "location_estimates", "shrink"]
+           "location_estimates", "shrink", "verdicts"]
 
 
 
@@ -129,6 +131,47 @@ def funnel(estimates: pd.DataFrame, metric=None, brand_value: float | None = Non
     frame["flag"] = np.where(~compared, "too few", np.where(frame["q"] <= fdr, direction, "within"))
     frame.attrs.update(measure=measure.name, compared=int(compared.sum()), fdr=fdr,
                        expected_by_chance=0.05 * int(compared.sum()))
+    return frame
+
+
+def verdicts(estimates: pd.DataFrame, metric=None, brand_value: float | None = None, min_n: int = 0,
+             fdr: float = 0.05) -> pd.DataFrame:
+    """Which locations are above or below the brand beyond chance, with intervals that agree with the verdict.
+
+    Each location's value is compared with the brand's (`brand_value`, default the answer-weighted
+    mean of the locations' values) by z = (estimate - brand) / se. Calling locations above or below
+    is many comparisons at once, so the verdict holds the false-discovery rate at `fdr` across the
+    locations with at least `min_n` answers (Benjamini-Hochberg). The interval shown beside the
+    verdict is each location's interval at level 1 - fdr x R / m (R locations flagged of m compared;
+    R = 1 when none is): the false-coverage-rate interval of Benjamini and Yekutieli (2005). With it a
+    location is flagged exactly when its interval lies wholly above or below the brand, so what a
+    reader sees and the verdict can never disagree. Locations below `min_n` get "too few".
+
+    Returns `estimates` with brand_value, z, p, q, verdict (above / within / below / too few),
+    verdict_level, verdict_ci_low and verdict_ci_high (within the measure's bounds).
+    """
+    frame = estimates.copy()
+    measure = _measure_of(estimates, metric)
+    if brand_value is None:
+        brand_value = float(np.average(frame["estimate"], weights=frame["n"].astype(float)))
+    compared = (frame["n"] >= min_n).to_numpy()
+    z = (frame["estimate"] - brand_value) / frame["se"]
+    p = 2 * stats.norm.sf(np.abs(z))
+    q = np.full(len(frame), np.nan)
+    if compared.any():
+        q[compared] = multipletests(p[compared], alpha=fdr, method="fdr_bh")[1]
+    flagged = compared & (q <= fdr)
+    m, r = max(int(compared.sum()), 1), max(int(flagged.sum()), 1)
+    level = 1 - fdr * r / m
+    half = mx.z_value(level) * frame["se"]
+    low, high = measure.bounds
+    frame = frame.assign(brand_value=brand_value, z=z, p=p, q=q,
+                         verdict=np.where(~compared, "too few", np.where(flagged, np.where(z > 0, "above", "below"),
+                                                                         "within")),
+                         verdict_level=level, verdict_ci_low=(frame["estimate"] - half).clip(low, high),
+                         verdict_ci_high=(frame["estimate"] + half).clip(low, high))
+    frame.attrs.update(measure=measure.name, compared=int(compared.sum()), flagged=int(flagged.sum()), fdr=fdr,
+                       verdict_level=level)
     return frame
 
 

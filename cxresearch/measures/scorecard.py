@@ -43,9 +43,12 @@ def location_scorecard(dataset, min_n: int = mx.DEFAULT_MIN_N, period: str = "Q"
     DataFrame
         location_id, name, region, format, responses; value, value_ci_low, value_ci_high, value_n
         (the measure in its points); shrunk, shrunk_ci_low, shrunk_ci_high, weight, rank (by shrunk
-        value, among the locations with at least `min_n` answers; missing for the others); funnel_flag
-        (above / within / below / too few, Benjamini-Hochberg at 5%), funnel_q, funnel_flag_95,
-        funnel_flag_998 and the limits; change, change_ci_low, change_ci_high, declining, improving;
+        value, among the locations with at least `min_n` answers; missing for the others); the
+        verdict `funnel_flag` (above / within / below the brand beyond chance, or too few;
+        `compare.verdicts`: Benjamini-Hochberg at 5%, funnel_q) with verdict_ci_low and
+        verdict_ci_high, the interval that agrees with it (at verdict_level), and brand_value; the
+        over-dispersed funnel (unusual for the location's size): funnel_flag_95, funnel_flag_998 and
+        the limits; change, change_ci_low, change_ci_high, declining, improving;
         level, level_name, next_step; and nps, csat, ces with their intervals, ces_easy_share, channels.
         ``.attrs['measure']`` names the measure.
     """
@@ -77,16 +80,19 @@ def location_scorecard(dataset, min_n: int = mx.DEFAULT_MIN_N, period: str = "Q"
 def _comparisons(estimates, measure, min_n, level) -> pd.DataFrame:
     """Shrunk values, rank and funnel verdicts per location with answers (none when fewer than 3 have)."""
     columns = ["location_id", "shrunk", "shrunk_ci_low", "shrunk_ci_high", "weight", "rank", "funnel_flag", "funnel_q",
+               "verdict_ci_low", "verdict_ci_high", "verdict_level", "brand_value",
                "funnel_flag_95", "funnel_flag_998", "lower_95", "upper_95", "lower_998", "upper_998", "raw",
                "funnel_brand_value", "funnel_sd", "funnel_tau"]
     if len(estimates[estimates["se"] > 0]) < 3:
         return pd.DataFrame(columns=columns)
     shrunk = compare.shrink(estimates, measure, level=level)[["location_id", "shrunk", "shrunk_ci_low",
                                                                "shrunk_ci_high", "weight", "rank"]]
+    verdict = compare.verdicts(estimates, measure, min_n=min_n).rename(columns={"verdict": "funnel_flag", "q": "funnel_q"})
     funnel = compare.funnel(estimates, measure, min_n=min_n).rename(columns={
-        "flag": "funnel_flag", "q": "funnel_q", "flag_95": "funnel_flag_95", "flag_998": "funnel_flag_998",
-        "estimate": "raw", "brand_value": "funnel_brand_value", "per_response_sd": "funnel_sd", "tau": "funnel_tau"})
-    out = shrunk.merge(funnel[["location_id"] + columns[6:]], on="location_id", how="outer")
+        "flag_95": "funnel_flag_95", "flag_998": "funnel_flag_998", "estimate": "raw",
+        "brand_value": "funnel_brand_value", "per_response_sd": "funnel_sd", "tau": "funnel_tau"})
+    out = (shrunk.merge(verdict[["location_id"] + columns[6:12]], on="location_id", how="outer")
+           .merge(funnel[["location_id"] + columns[12:]], on="location_id", how="outer"))
     compared = out["location_id"].isin(estimates.loc[estimates["n"] >= min_n, "location_id"])
     out["rank"] = out["shrunk"].where(compared).rank(ascending=False, method="min").astype("Int64")
     return out[columns]

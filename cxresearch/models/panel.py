@@ -168,6 +168,9 @@ def ex_effect(dataset_or_panel, period: str = "Q", level: float = 0.95, n_boot: 
     panel = dataset_or_panel if isinstance(dataset_or_panel, pd.DataFrame) else _panel(dataset_or_panel, period, measure)
     chosen = get(measure if measure is not None else panel.attrs.get("measure", "nps"))
     label = chosen.label
+    if not panel["ex"].notna().any():
+        raise ValueError("the data have no employee-experience measurements (the employee_experience table is "
+                         "empty or absent)")
     data = panel[panel["ex"].notna() & panel["cx"].notna() & (panel["cx_n"] > 0)]
     seen = data.groupby("location_id")["period"].transform("size")
     data = data[seen >= 2].reset_index(drop=True)

@@ -39,22 +39,24 @@ def _measure(frame: pd.DataFrame, measure):
 
 
 def by_location(scorecard: pd.DataFrame, top: int | None = None, ax=None, measure=None):
-    """The measure per location, shrunk, with its interval, best first, coloured by the verdict
-    (locations without enough responses are left out)."""
+    """Each compared location's value with the range its verdict rests on (`compare.verdicts`), coloured
+    by the verdict, against the brand: a range wholly right of the brand line is green, wholly left
+    pink, so the chart and the verdict agree. Locations without enough responses are left out."""
     m = _measure(scorecard, measure)
-    data = scorecard[scorecard["funnel_flag"] != "too few"].dropna(subset=["shrunk"]).sort_values("shrunk")
+    data = scorecard[scorecard["funnel_flag"] != "too few"].dropna(subset=["value"]).sort_values("value")
     if top is not None:
         data = data.tail(top)
     ax = _axes(ax, height=max(3, 0.18 * len(data) + 1))
     y = np.arange(len(data))
     colours = data["funnel_flag"].map(FLAG_COLOURS).fillna("#8c8c8c")
-    ax.hlines(y, data["shrunk_ci_low"], data["shrunk_ci_high"], color=colours, linewidth=2)
-    ax.scatter(data["shrunk"], y, color=colours, zorder=3, s=18)
+    ax.hlines(y, data["verdict_ci_low"], data["verdict_ci_high"], color=colours, linewidth=2)
+    ax.scatter(data["value"], y, color=colours, zorder=3, s=18)
     if len(data):
-        ax.axvline(data["funnel_brand_value"].iloc[0], color=BRAND, linestyle="--", linewidth=1, label=f"brand {m.label}")
+        ax.axvline(data["brand_value"].iloc[0], color=BRAND, linestyle="--", linewidth=1, label=f"brand {m.label}")
         ax.legend(loc="lower right")
     ax.set_yticks(y, data["name"].fillna(data["location_id"]), fontsize=7)
-    ax.set(xlabel=f"{m.label} (shrunk toward the brand, 95% interval)", ylabel="",
+    level = f"{data['verdict_level'].iloc[0]:.1%}" if len(data) else "95%"
+    ax.set(xlabel=f"{m.short()} with its {level} range (widened for the number of locations compared)", ylabel="",
            title=f"{m.label} by location: green above, pink below the brand beyond chance")
     return ax
 

@@ -6,13 +6,14 @@ data of the run, with its interval and n, and suppressed cells say so instead of
 
 from __future__ import annotations
 
+import html
 import math
 import re
 
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-__all__ = ["actions", "brand_sentence", "effect_sentence", "flags_sentence", "md", "measure_value", "number",
+__all__ = ["actions", "brand_sentence", "effect_sentence", "esc", "flags_sentence", "md", "measure_value", "number",
            "recent_comments", "redact", "significance", "table", "with_interval"]
 
 CONSISTENT_ICC = 0.05  # below this share of variance between locations the brand experience counts as consistent
@@ -59,6 +60,20 @@ def significance(low, high) -> str:
     if high < 0:
         return "clearly negative"
     return "not distinguishable from zero"
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#|~])")  # (< > & are HTML-escaped instead)
+
+
+def esc(value) -> str:
+    """A data-derived string (a location, region or format name, a segment) made safe to put inside
+    generated Markdown: HTML special characters escaped (so a name such as ``Harbour <img src=x
+    onerror=alert(1)>`` shows as text and runs nothing), Markdown's own characters backslashed (so
+    ``Bed_Bath_2`` does not turn italic) and line breaks folded; missing is '—'."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "—"
+    text = MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))  # Markdown first: the entities below hold '#'
+    return html.escape(text, quote=True)
 
 
 def md(text: str) -> Markdown:
@@ -125,18 +140,24 @@ def brand_sentence(summary_row: pd.Series, measure=None) -> str:
 
 
 def flags_sentence(scorecard: pd.DataFrame, measure=None) -> str:
-    """How many locations were compared and flagged, and how many flags chance alone would give."""
+    """How many locations were compared and flagged, how many chance alone would flag, and what the
+    ranges beside the verdicts are."""
     from cxresearch.measures.measure import get
 
     m = get(measure if measure is not None else scorecard.attrs.get("measure", "nps"))
     compared = int((scorecard["funnel_flag"] != "too few").sum())
     few = int(len(scorecard) - compared)
     flagged = int(scorecard["funnel_flag"].isin(["above", "below"]).sum())
-    naive = int(scorecard["funnel_flag_95"].isin(["above", "below"]).sum())
-    return (f"{compared:,} locations with at least the minimum number of responses were compared "
-            f"({few:,} with fewer are not compared). Judged one by one at 95%, {naive:,} would fall outside the "
-            f"limits, where chance alone would put about {0.05 * compared:,.0f}; with the false-discovery rate held "
-            f"at 5% across all of them, **{flagged:,}** differ from the brand's {m.label} beyond chance.")
+    level = scorecard["verdict_level"].dropna()
+    level_text = f"{level.iloc[0]:.1%}".replace(".0%", "%") if len(level) else "95%"
+    brand = scorecard["brand_value"].dropna()
+    brand_text = m.format(brand.iloc[0]) if len(brand) else "—"
+    return (f"{compared:,} locations with at least the minimum number of responses are compared with the brand's "
+            f"{m.label} of {brand_text}" + (f" ({few:,} with fewer are not)" if few else "") + ". Comparing that many "
+            f"at once, about {0.05 * compared:,.0f} would look different at the usual 95% by chance alone, so a "
+            f"location is called above or below the brand only when its range, widened to {level_text} for the number "
+            f"of comparisons, lies wholly above or below it (a false-discovery rate of 5%): **{flagged:,}** "
+            f"location{'s' if flagged != 1 else ''} {'are' if flagged != 1 else 'is'} so.")
 
 
 def actions(scorecard: pd.DataFrame, retention=None, revenue=None, drivers: pd.DataFrame | None = None,
@@ -148,15 +169,15 @@ def actions(scorecard: pd.DataFrame, retention=None, revenue=None, drivers: pd.D
     out = []
     below = scorecard[scorecard["funnel_flag"] == "below"]
     if len(below):
-        names = ", ".join(below.sort_values("shrunk")["name"].fillna(below["location_id"]).head(5))
+        names = ", ".join(map(esc, below.sort_values("shrunk")["name"].fillna(below["location_id"]).head(5)))
         out.append(f"Visit the {len(below)} location(s) whose {m.label} is below the brand beyond chance ({names}): "
                    "start with their lowest-rated attributes in the deep-dive reports.")
     if drivers is not None and len(drivers):
         top, r2 = drivers.iloc[0], drivers.attrs.get("r2", float("nan"))
-        name = top["driver"].replace("attr_", "").replace("_", " ")
+        name = esc(top["driver"].replace("attr_", "").replace("_", " "))
         if not r2 >= WEAK_DRIVERS:
             out.append(f"Ask customers what matters to them: the data hold no strong driver of {m.label} (what they "
-                       f"have, such as {', '.join(drivers['driver'].str.replace('attr_', '').str.replace('_', ' '))}, "
+                       f"have, such as {', '.join(map(esc, drivers['driver'].str.replace('attr_', '').str.replace('_', ' ')))}, "
                        f"explains only {number(r2, percent=True)} of its variation); add a few attribute questions "
                        "(delivery, product, service) to the survey.")
         else:
@@ -191,24 +212,34 @@ def actions(scorecard: pd.DataFrame, retention=None, revenue=None, drivers: pd.D
                        "consistent across locations and most variation is between customers within a location.")
     bright = scorecard[scorecard["funnel_flag"] == "above"]
     if len(bright) and len(out) < limit:
-        names = ", ".join(bright.sort_values("shrunk", ascending=False)["name"].fillna(bright["location_id"]).head(3))
+        names = ", ".join(map(esc, bright.sort_values("shrunk", ascending=False)["name"].fillna(bright["location_id"]).head(3)))
         out.append(f"Learn from the bright spots ({names}): their {m.label} is above the brand beyond chance.")
     return out[:limit]
 
 
-# e-mail addresses and phone numbers: what a comment must not carry into a report
+# what a comment must not carry into a report: e-mail addresses, phone and card numbers (long digit
+# runs, with spaces, dashes or brackets), links
 PERSONAL_DATA = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d\s()-]{6,}\d")
+LINK = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+TOKEN = re.compile(r"[\w-]{4,}")
 
 
-def redact(text: str) -> str:
-    """`text` with e-mail addresses and phone numbers replaced by [removed]."""
-    return PERSONAL_DATA.sub("[removed]", text)
+def redact(text: str, ids=()) -> str:
+    """`text` with links, e-mail addresses, phone and card numbers, and any of `ids` (customer ids, say)
+    that it contains as a word, each replaced by [removed]."""
+    out = PERSONAL_DATA.sub("[removed]", LINK.sub("[removed]", text))
+    known = set(ids)
+    if known:
+        out = TOKEN.sub(lambda match: "[removed]" if match.group(0) in known else match.group(0), out)
+    return out
 
 
 def recent_comments(responses: pd.DataFrame, location_id: str, n: int = 5, score: str = "nps") -> pd.DataFrame:
-    """A location's `n` most recent comments, redacted, with their date, channel and `score` (the
-    brand's measure): no customer identifier is carried."""
+    """A location's `n` most recent comments, redacted (`redact`, with every customer id of the
+    responses), with their date, channel and `score` (the brand's measure): no customer identifier
+    is carried."""
     mine = responses[(responses["location_id"] == location_id) & responses["comment"].notna()]
     recent = mine.sort_values("responded_at", ascending=False).head(n)
+    ids = set(responses["customer_id"].dropna().astype(str))
     return pd.DataFrame({"date": recent["responded_at"].dt.strftime("%d %b %Y"), "channel": recent["channel"],
-                         "score": recent[score], "comment": recent["comment"].map(redact)})
+                         "score": recent[score], "comment": recent["comment"].map(lambda text: redact(text, ids))})
