@@ -6,9 +6,12 @@ brands large enough that the tolerance is a few percent of the effect.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,8 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cxresearch as cx
-from cxresearch import schema, synth
+from cxresearch import models, retention, schema, synth
 from cxresearch.measures.importance import relative_weights
+from cxresearch.measures.measure import get as get_measure
 from cxresearch.synth.truth import _expected_clipped
 
 ATTRS = [f"attr_{a}" for a in synth.ATTRIBUTES]
@@ -100,6 +104,37 @@ def test_identical_across_processes(small):
     assert int(out.stdout.strip()) == here
 
 
+def digest(ds: cx.CXDataset) -> str:
+    """A fingerprint of the tables' values (numpy bytes, so it does not depend on pandas' hashing)."""
+    parts = [ds.transactions["revenue"].to_numpy(), ds.responses[["nps", "csat", "ces"]].fillna(-1).to_numpy(dtype="int64"),
+             ds.transactions["occurred_at"].astype("int64").to_numpy(), ds.employee_experience["ex_score"].to_numpy()]
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(np.ascontiguousarray(part).tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_default_nps_brand_is_unchanged_by_the_measure_option(small):
+    """Recorded before `measure=` existed: an NPS brand is generated exactly as it was (the committed
+    sample and the notebooks depend on it)."""
+    ds, truth = small
+    assert {n: len(ds.table(n)) for n in schema.TABLE_ORDER} == {
+        "locations": 12, "customers": 3000, "responses": 1455, "transactions": 7461, "employee_experience": 96}
+    assert round(float(ds.transactions["revenue"].sum()), 2) == 461396.48
+    assert digest(ds) == "90d4644c7e15c685"
+    assert truth.retention_gap_pp == pytest.approx(29.417257836915027, rel=1e-12)
+    assert truth.brand_nps == pytest.approx(26.276343754033427, rel=1e-12)
+    assert truth.ex_nps_points_per_10ex == pytest.approx(4.886682688322691, rel=1e-12)
+    assert truth.attribute_r2 == pytest.approx(0.58050869085221, rel=1e-12)
+    # the measure-neutral fields repeat the NPS ones
+    assert truth.measure == "nps" and truth.parameters["measure"] == "nps"
+    assert truth.brand_score == truth.brand_nps and truth.ex_points_per_10ex == truth.ex_nps_points_per_10ex
+    assert truth.revenue_pct_per_10 == truth.revenue_pct_per_10nps == pytest.approx(6.0)
+    assert truth.revenue_log_per_10 == truth.revenue_log_per_10nps
+    again, _ = synth.generate(12, 3000, seed=1, measure="nps")
+    pd.testing.assert_frame_equal(again.responses, ds.responses)
+
+
 def test_survey_rate_changes_only_the_responses(small):
     more, truth = synth.generate(12, 3000, seed=1, survey_rate=0.5)
     pd.testing.assert_frame_equal(more.transactions, small[0].transactions)
@@ -120,8 +155,9 @@ def assert_conforms(ds: cx.CXDataset) -> None:
             assert frame[col].dtype == c.dtype, (name, col, frame[col].dtype)
             if c.required:
                 assert frame[col].notna().all(), (name, col)
-            if c.low is not None and len(frame):
-                values = frame[col].dropna().astype(float)
+            values = frame[col].dropna()
+            if c.low is not None and len(values):
+                values = values.astype(float)
                 assert values.min() >= c.low and (c.high is None or values.max() <= c.high), (name, col)
     locations = set(ds.locations["location_id"])
     customers = set(ds.customers["customer_id"])
@@ -174,10 +210,11 @@ def test_responses_follow_their_purchase(small):
 
 @settings(max_examples=6, deadline=None)
 @given(locations=st.integers(1, 15), customers=st.integers(1, 400), seed=st.integers(0, 2**32 - 1),
-       days=st.integers(1, 500))
-def test_any_small_brand_is_valid(locations, customers, seed, days):
+       days=st.integers(1, 500), measure=st.sampled_from(schema.METRICS))
+def test_any_small_brand_is_valid(locations, customers, seed, days, measure):
     end = (pd.Timestamp("2024-02-10") + pd.Timedelta(days=days - 1)).date().isoformat()
-    ds, truth = synth.generate(locations, customers, start="2024-02-10", end=end, seed=seed, survey_rate=0.5)
+    ds, truth = synth.generate(locations, customers, start="2024-02-10", end=end, seed=seed, survey_rate=0.5,
+                               measure=measure)
     assert_conforms(ds)
     assert len(ds.customers) == customers and len(ds.locations) == locations
     json.dumps(truth.to_dict(), allow_nan=False)
@@ -190,6 +227,8 @@ def test_bad_arguments_are_refused():
         synth.generate(5, 100, start="2025-01-01", end="2024-01-01")
     with pytest.raises(ValueError, match="return probabilities"):
         synth.generate(5, 100, params=synth.SynthParams(return_prob=(0.99, 0.6, 0.4)))
+    with pytest.raises(ValueError, match="measure must be one of"):
+        synth.generate(5, 100, measure="stars")
 
 
 # --- the truth object --------------------------------------------------------------------------------
@@ -435,3 +474,96 @@ def test_ingest_rejects_exactly_the_injected_rows(messy, tmp_path):
     for name in schema.TABLE_ORDER:
         key = schema.TABLES[name].key
         pd.testing.assert_series_equal(ds.table(name)[key], clean.table(name)[key])
+
+
+# --- brands measured by CSAT (star ratings) or CES ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def csat_small():
+    return synth.generate(12, 3000, seed=1, measure="csat")
+
+
+@pytest.fixture(scope="module")
+def csat_brand():
+    """A moderate CSAT-only brand: about 500 answers per location-quarter (CI-quick: ~3 s)."""
+    dataset, truth = synth.generate(60, 150_000, seed=21, survey_rate=0.6, measure="csat")
+    return dataset, truth, retention.customer_table(dataset, horizon_days=180, min_gap_hours=0)  # as the truth counts
+
+
+@pytest.mark.parametrize("measure", ["csat", "ces"])
+def test_a_csat_or_ces_brand_asks_only_its_measure(measure, small):
+    ds, truth = synth.generate(12, 3000, seed=1, measure=measure)
+    assert_conforms(ds)
+    answers = ds.responses[["nps", "csat", "ces"]].notna()
+    assert answers[measure].all() and not answers.drop(columns=measure).any().any()
+    assert set(ds.responses[measure].astype(int)) == set(range(get_measure(measure).scale[0], get_measure(measure).scale[1] + 1))
+    # the same seed gives the same locations and EX (independent streams); purchases follow the measure
+    pd.testing.assert_frame_equal(ds.locations, small[0].locations)
+    pd.testing.assert_frame_equal(ds.employee_experience, small[0].employee_experience)
+    assert truth.measure == measure and truth.parameters["measure"] == measure
+    groups = get_measure(measure).groups
+    assert list(truth.retention_by_group) == [groups[2], groups[1], groups[0]]  # top, middle, bottom
+
+
+def test_csat_truth_is_in_csat_units(csat_small, tmp_path):
+    ds, truth = csat_small
+    groups = truth.retention_by_group
+    assert 100 * (groups["satisfied"] - groups["dissatisfied"]) == pytest.approx(truth.retention_gap_pp)
+    assert groups["satisfied"] > groups["neutral"] > groups["dissatisfied"]
+    assert 0 < truth.brand_score < 100 and 0 < truth.ex_points_per_10ex < truth.brand_score
+    assert truth.revenue_pct_per_10 == pytest.approx(synth.SynthParams().revenue_pct("csat")) == pytest.approx(15.0)
+    assert truth.revenue_log_per_10 == pytest.approx(math.log1p(truth.revenue_pct_per_10 / 100))
+    for name in ("brand_nps", "revenue_log_per_10nps", "revenue_pct_per_10nps", "ex_nps_points_per_10ex"):
+        assert math.isnan(getattr(truth, name)), name  # a CSAT brand has no NPS
+    assert {"csat", "csat_persistent"} <= set(truth.location_nps) and "nps" not in truth.location_nps
+    assert {"csat", "csat_previous"} <= set(truth.location_quarter_nps)
+    assert truth.location_nps["csat"].between(0, 100).all()
+    # saved, loaded and regenerated exactly
+    loaded = synth.Truth.load(truth.save(tmp_path))
+    assert loaded.to_dict() == truth.to_dict() and math.isnan(loaded.brand_nps)
+    again, _ = loaded.regenerate()
+    pd.testing.assert_frame_equal(again.responses, ds.responses)
+    # the effect can be set in the measure's own points
+    _, custom = synth.generate(6, 300, seed=1, measure="csat", params=synth.SynthParams(revenue_pct_per_10=8.0))
+    assert custom.revenue_pct_per_10 == pytest.approx(8.0)
+
+
+def test_a_truth_saved_before_measures_existed_still_loads():
+    truth = synth.Truth.load(Path(__file__).resolve().parents[1] / "data" / "sample" / "truth.json")
+    assert truth.measure == "nps" and truth.brand_score == truth.brand_nps
+    assert truth.revenue_pct_per_10 == truth.revenue_pct_per_10nps
+
+
+def test_messy_csat_brand_conflicts_in_csat():
+    raw, truth = synth.generate_raw(10, 1500, seed=2, messy=True, measure="csat")
+    clean, _ = synth.generate_raw(10, 1500, seed=2, measure="csat")
+    responses = raw["responses"]
+    duplicated = responses[responses["response_id"].duplicated(keep=False)]
+    changed = duplicated.groupby("response_id")["csat"].nunique()
+    assert (changed == 2).sum() == truth.messy_counts["responses"]["defects"]["duplicate_conflict"]
+    assert duplicated["nps"].isna().all()
+
+
+def test_realized_csat_matches_truth(csat_brand):
+    ds, truth, _ = csat_brand
+    top = (ds.responses["csat"].astype(int) >= 4).astype(float)
+    se = 100 * top.std() / np.sqrt(len(top))
+    assert abs(100 * top.mean() - truth.brand_score) < 4 * se
+    cells = ds.responses.assign(top=100 * top, quarter_start=quarter_start(ds.responses["responded_at"]))
+    cells = cells.groupby(["location_id", "quarter_start"])["top"].agg(["mean", "size"]).reset_index()
+    cells = cells.merge(truth.location_quarter_nps, on=["location_id", "quarter_start"])
+    z = (cells["mean"] - cells["csat"]) / np.sqrt(cells["csat"] * (100 - cells["csat"]) / cells["size"])
+    assert len(z) == 8 * 60
+    assert abs(z.mean()) < 4 / np.sqrt(len(z)) and 0.85 < z.std() < 1.15
+
+
+def test_models_recover_the_csat_truth(csat_brand):
+    """With measure="csat" the retention gap (satisfied vs dissatisfied) and the revenue effect per +10
+    points of the top-2-box share fall within 3 standard errors of the truth."""
+    ds, truth, table = csat_brand
+    ret = models.retention_effect(table, measure="csat")
+    assert abs(ret.estimate - truth.retention_gap_pp) < 3 * ret.se, (ret.estimate, ret.se, truth.retention_gap_pp)
+    assert ret.se < 0.05 * truth.retention_gap_pp
+    rev = models.revenue_effect(ds, measure="csat", n_boot=50, seed=0)
+    assert abs(rev.estimate - truth.revenue_pct_per_10) < 3 * rev.se, (rev.estimate, rev.se, truth.revenue_pct_per_10)
+    assert rev.extra["measure"] == "csat" and rev.se < 0.5 * truth.revenue_pct_per_10

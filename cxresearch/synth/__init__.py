@@ -4,6 +4,8 @@
     truth.retention_gap_pp, truth.revenue_pct_per_10nps, truth.location_nps, ...
     raw, truth = cx.synth.generate_raw(60, 20000, messy=True)   # dirty CSV-like frames for ingest
     cx.synth.write_raw(raw, "folder"); truth.save("folder/truth.json")
+    ds, truth = cx.synth.generate(60, 20000, measure="csat")    # a CSAT-only (1-5 star) brand
+    truth.retention_gap_pp, truth.revenue_pct_per_10, truth.location_nps["csat"], ...
 
 Estimators (retention models, revenue panels, key drivers, location shrinkage) are tested by
 generating a brand whose effects are known and checking that they recover them. Every value in
@@ -15,6 +17,11 @@ The generative model
 --------------------
 Units of time are days since the window start; quarters are calendar quarters, plus one quarter
 before the window (index 0) whose NPS drives spend in the first quarter.
+
+The brand's measure (`measure=`) is what its survey asks and what retention and spend follow: NPS
+by default; "csat" or "ces" make a brand that asks only CSAT (1-5, or star ratings) or only CES
+(1-7). Steps 3-6 are written for NPS; for the other two, read "the measure's answer, group and
+value" for "NPS" (see "Other measures" below).
 
 1. Locations. Each has a region and a format. Persistent service quality
    q_l = region effect + format effect + b * (mean EX_l - 62)/10 + N(0, quality_sd).
@@ -114,6 +121,26 @@ attribute_importance are the observed-scale population values, computed from 400
 draws with the brand's own location-quarter mix and a stream spawned from the seed (sampling error
 about 0.003 per coefficient); attribute_weights_latent are the structural weights.
 
+Other measures
+--------------
+A CSAT or CES answer is clip(round(Y)) with the latent Y = a + b Z + c u_speed + noise (CSAT:
+(a, b, noise) = params.csat and c = 0; CES: params.ces, u_speed the speed perception's deviation
+from its location-quarter mean, so effort also follows the speed of service beyond the overall
+experience). Given (l, k), Y ~ N(a + b M_lk, sd_Y^2) exactly, with sd_Y^2 = b^2 S^2 + c^2 Sigma_ss
++ 2 b c (Sigma w)_s + noise^2, so the groups' probabilities are normal CDFs again: top (CSAT 4-5,
+CES 5-7) iff Y >= 3.5 (CES 4.5), bottom (1-2, 1-3) iff Y < 2.5 (3.5); the value is the top-box
+share in points, 100 P(top). In such a brand the answer is drawn with each purchase (u_speed from its
+exact conditional given Z), the return follows its group (params.return_prob for top, middle,
+bottom), spend follows gamma * (the previous quarter's true value - 70)/10 with
+gamma = log(1 + params.revenue_pct(measure)/100), and a surveyed purchase reveals that answer (its
+attribute ratings drawn given both Z and u_speed). Everything above then holds as written with the
+measure's groups and value in place of NPS's: the return shift compensates the realized mix of the
+measure's groups, which is what the measured value samples, so the revenue truth is exactly gamma
+per 10 points of the measure; the retention truth is the same expectation over the measure's group
+probabilities; the EX truth is kappa * b * 100 phi((cut - a - b M)/sd_Y)/sd_Y averaged. NPS and the
+other score columns stay empty, and the NPS-named truths are NaN (see `Truth`). An NPS brand
+(the default) is generated exactly as before this option existed: the same tables for the same seed.
+
 Conventions
 -----------
 IDs are "L0001", "C000001", "T0000001", "R0000001", "E00001" (wider when the count needs it);
@@ -144,25 +171,56 @@ from cxresearch.synth.world import _streams
 
 def generate(n_locations: int = 60, n_customers: int = 20000, start="2024-01-01", end="2025-12-31",
              seed: int = 7, messy: bool = False, survey_rate: float = 0.2, horizon_days: int = 180,
-             params: SynthParams | None = None) -> tuple[CXDataset, Truth]:
+             params: SynthParams | None = None, measure: str = "nps") -> tuple[CXDataset, Truth]:
     """Generate a clean brand as a CXDataset and its Truth.
 
-    n_locations, n_customers: sizes (customers all first buy within the window); start, end: first
-    and last day (inclusive, UTC); seed: everything is deterministic given the arguments;
-    survey_rate: probability that a purchase is surveyed; horizon_days: the retention horizon the
-    truth is stated for; params: structural parameters (SynthParams). messy=True is refused because
-    dirty values do not fit canonical dtypes: use `generate_raw(..., messy=True)`.
+    Parameters
+    ----------
+    n_locations, n_customers : int, default 60 and 20000
+        Sizes (customers all first buy within the window).
+    start, end : date-like, default "2024-01-01" and "2025-12-31"
+        First and last day of the window (inclusive, UTC).
+    seed : int, default 7
+        Everything is deterministic given the arguments.
+    messy : bool, default False
+        Refused (True): dirty values do not fit canonical dtypes; use ``generate_raw(..., messy=True)``.
+    survey_rate : float, default 0.2
+        Probability that a purchase is surveyed.
+    horizon_days : int, default 180
+        The retention horizon the truth is stated for.
+    params : SynthParams, optional
+        Structural parameters (default ``SynthParams()``).
+    measure : {"nps", "csat", "ces"}, default "nps"
+        The brand's CX measure. "nps": the survey asks NPS, CSAT and CES in the ``score_patterns`` mix,
+        and retention and spend follow NPS (the default brand). "csat" (a 1-5 CSAT or star-rating
+        brand) and "ces" (1-7): the survey asks only that measure, the NPS and other score columns
+        stay empty, retention depends on the measure's group of the first purchase (CSAT 4-5 / 3 /
+        1-2, CES 5-7 / 4 / 1-3, with ``params.return_prob`` as for NPS promoters / passives /
+        detractors), and spend on the location's previous-quarter top-box share in points
+        (``params.revenue_pct(measure)`` % per +10 points: ``params.revenue_pct_per_10``, by default
+        15); the truth is stated in that measure.
+
+    Returns
+    -------
+    (CXDataset, Truth)
+        The validated canonical tables, and the population values estimators should recover.
+
+    Raises
+    ------
+    ValueError
+        messy=True, sizes below 1, a survey_rate outside 0-1, an end before the start, an unknown
+        measure, or parameters whose return probabilities leave [0, 1].
     """
     if messy:
         raise ValueError("generate() returns validated canonical tables; for dirty raw exports use "
                          "synth.generate_raw(..., messy=True) and load them with cx.load_dataset")
-    tables, truth = _build(n_locations, n_customers, start, end, seed, survey_rate, horizon_days, params)
+    tables, truth = _build(n_locations, n_customers, start, end, seed, survey_rate, horizon_days, params, measure)
     return CXDataset(**tables), truth
 
 
 def generate_raw(n_locations: int = 60, n_customers: int = 20000, start="2024-01-01", end="2025-12-31",
                  seed: int = 7, messy: bool = False, survey_rate: float = 0.2, horizon_days: int = 180,
-                 params: SynthParams | None = None, messy_rate: float = 0.003
+                 params: SynthParams | None = None, messy_rate: float = 0.003, measure: str = "nps"
                  ) -> tuple[dict[str, pd.DataFrame], Truth]:
     """The same brand as `generate`, as raw frames of strings (what a CSV export looks like).
 
@@ -173,14 +231,28 @@ def generate_raw(n_locations: int = 60, n_customers: int = 20000, start="2024-01
     cells were blanked ("missing_optional", still valid). Rejected rows are extra rows (duplicates are
     placed after the row they copy), so the accepted rows are exactly the clean tables with those
     optional cells blank.
+
+    Parameters
+    ----------
+    n_locations, n_customers, start, end, seed, survey_rate, horizon_days, params, measure
+        As in `generate`.
+    messy : bool, default False
+        Add dirty rows (see above).
+    messy_rate : float, default 0.003
+        Share of each table's rows per defect kind.
+
+    Returns
+    -------
+    (dict of DataFrame, Truth)
+        Raw frames by table name, and the truth (with ``messy_counts`` when messy).
     """
     dataset, truth = generate(n_locations, n_customers, start, end, seed, False, survey_rate,
-                              horizon_days, params)
+                              horizon_days, params, measure)
     raw = {name: _to_raw(dataset.table(name)) for name in schema.TABLE_ORDER}
     if not messy:
         return raw, truth
     rng = _streams(seed)["messy"]
-    raw, counts = _make_messy(raw, rng, messy_rate, n_locations)
+    raw, counts = _make_messy(raw, rng, messy_rate, n_locations, measure)
     parameters = dict(truth.parameters, messy=True, messy_rate=messy_rate)
     return raw, dataclasses.replace(truth, messy_counts=counts, parameters=parameters)
 

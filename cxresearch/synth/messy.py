@@ -49,9 +49,11 @@ BAD_TIMESTAMPS = ("2024-02-30T10:00:00Z", "not recorded", "13/45/2024 25:61", "2
 BAD_REVENUE = ("$45.10", "12,50", "twenty", "45.1.2")
 
 
-def _make_messy(raw: dict[str, pd.DataFrame], rng: np.random.Generator, rate: float, n_locations: int):
+def _make_messy(raw: dict[str, pd.DataFrame], rng: np.random.Generator, rate: float, n_locations: int,
+                measure: str = "nps"):
     """Blank some optional cells, then add dirty rows (one defect each) at random places; duplicates
-    come after the row they copy so the first, clean, copy is the one an ingest keeps."""
+    come after the row they copy so the first, clean, copy is the one an ingest keeps (a conflicting
+    duplicate response changes the answer of the brand's `measure`)."""
     out, counts = {}, {}
     for table in schema.TABLE_ORDER:
         frame = raw[table].copy()
@@ -62,7 +64,7 @@ def _make_messy(raw: dict[str, pd.DataFrame], rng: np.random.Generator, rate: fl
         next_id = [n]
         for kind in DEFECTS[table] if n else ():
             rows = rng.integers(0, n, per_kind)
-            dirty = _inject(frame, table, kind, rows, rng, next_id, n_locations)
+            dirty = _inject(frame, table, kind, rows, rng, next_id, n_locations, measure)
             extra.append(dirty)
             sources.append(rows if kind.startswith("duplicate") else np.full(per_kind, -1))
             kinds[kind] = per_kind
@@ -91,7 +93,7 @@ def _blank_optional(frame: pd.DataFrame, table: str, rng: np.random.Generator, n
     return done
 
 
-def _inject(frame, table, kind, rows, rng, next_id, n_locations) -> pd.DataFrame:
+def _inject(frame, table, kind, rows, rng, next_id, n_locations, measure="nps") -> pd.DataFrame:
     """Copies of `rows` changed to carry exactly the defect `kind`."""
     dirty = frame.iloc[rows].reset_index(drop=True).copy()
     key = schema.TABLES[table].key
@@ -103,7 +105,7 @@ def _inject(frame, table, kind, rows, rng, next_id, n_locations) -> pd.DataFrame
         dirty[key] = prefix + pd.Series(fresh).astype("str").str.zfill(width)
     m = len(dirty)
     if kind == "duplicate_conflict":
-        _conflict(dirty, table, rng)
+        _conflict(dirty, table, rng, measure)
     elif kind.endswith("_out_of_range"):
         score = kind.split("_")[0]
         dirty[score] = {"nps": "11", "csat": "0", "ces": "9"}[score]
@@ -124,16 +126,18 @@ def _inject(frame, table, kind, rows, rng, next_id, n_locations) -> pd.DataFrame
     return dirty
 
 
-def _conflict(dirty: pd.DataFrame, table: str, rng: np.random.Generator) -> None:
-    """Same key, one different (still valid) value."""
+def _conflict(dirty: pd.DataFrame, table: str, rng: np.random.Generator, measure: str = "nps") -> None:
+    """Same key, one different (still valid) value (for a response, the answer of the brand's measure)."""
     if table == "locations":
         dirty["name"] = dirty["name"].fillna("Unnamed") + " (old)"
     elif table == "customers":
         dirty["segment"] = np.where(dirty["segment"] == "value", "premium", "value")
     elif table == "responses":
-        old = pd.to_numeric(dirty["nps"]).fillna(-1).to_numpy()
-        new = (old + 1 + rng.integers(0, 10, len(dirty))) % 11  # never the old answer
-        dirty["nps"] = pd.Series(new.astype(np.int64)).astype("str")
+        low, high = schema.SCALES[measure]
+        k = high - low + 1
+        old = pd.to_numeric(dirty[measure]).fillna(low - 1).to_numpy() - low
+        new = (old + 1 + rng.integers(0, k - 1, len(dirty))) % k + low  # never the old answer
+        dirty[measure] = pd.Series(new.astype(np.int64)).astype("str")
     elif table == "transactions":
         dirty["revenue"] = pd.Series(np.round(pd.to_numeric(dirty["revenue"]).to_numpy() * 1.5 + 1, 2)).astype("str")
     else:

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxresearch.measures.measure import get as get_measure
+
 __all__ = ["SynthParams", "Truth"]
 
 REGIONS = ("North", "South", "East", "West", "Central")
@@ -21,6 +23,10 @@ ATTRIBUTES = ("staff", "speed", "cleanliness", "availability", "price")
 PURCHASE_CHANNELS = ("in_store", "web", "app", "phone")
 PROMOTER_CUT, DETRACTOR_CUT = 8.5, 6.5  # latent thresholds: round(Z) >= 9 and round(Z) <= 6
 NPS_REFERENCE = 30.0  # spend is centred here; only differences matter
+MEASURE_REFERENCE = {"nps": NPS_REFERENCE, "csat": 70.0, "ces": 70.0}  # spend is centred here (points)
+SHARE_REVENUE_PCT = 15.0  # default % revenue per +10 points of a CSAT or CES top-box share (see revenue_pct)
+# each measure's groups top, middle, bottom (the generator's group index 0, 1, 2)
+MEASURE_GROUPS = {name: tuple(reversed(get_measure(name).groups)) for name in MEASURE_REFERENCE}
 STREAMS = ("locations", "ex", "customers", "purchases", "spend", "survey", "keydrivers", "messy")
 REGION_CENTRES = {"North": (46.0, -94.0), "South": (32.5, -88.0), "East": (40.5, -76.0),
                   "West": (37.5, -120.0), "Central": (39.0, -98.0)}
@@ -69,13 +75,14 @@ class SynthParams:
     segment_spend: tuple = (0.40, 0.0, -0.30)
     month_spend: tuple = (-0.05, -0.08, -0.03, 0.0, 0.0, 0.02, 0.02, 0.0, -0.02, 0.02, 0.10, 0.22)
     revenue_pct_per_10nps: float = 6.0
+    revenue_pct_per_10: float | None = None  # per +10 points of the brand's measure; None: see revenue_pct
     # customers and purchases
     month_arrivals: tuple = (0.85, 0.80, 0.90, 0.95, 1.0, 1.0, 1.0, 0.95, 0.95, 1.0, 1.25, 1.5)
     segment_mix: tuple = ((0.35, 0.45, 0.20), (0.20, 0.50, 0.30), (0.20, 0.50, 0.30), (0.08, 0.42, 0.50))
     home_share: float = 0.88
     purchase_channel_probs: tuple = (0.82, 0.08, 0.07, 0.03)
     # retention: P(return) = rho_g + delta_region + delta_format + delta_segment + c_lk
-    return_prob: tuple = (0.80, 0.64, 0.46)
+    return_prob: tuple = (0.80, 0.64, 0.46)  # by the group of the brand's measure: top, middle, bottom
     region_return: tuple = (0.02, -0.02, 0.0, 0.03, -0.03)
     format_return: tuple = (0.03, 0.0, 0.01, -0.04)
     segment_return: tuple = (0.05, 0.0, -0.05)
@@ -99,35 +106,69 @@ class SynthParams:
             return tuple(tup(x) for x in v) if isinstance(v, (list, tuple)) else v
         return cls(**{k: tup(v) for k, v in values.items()})
 
+    def revenue_pct(self, measure: str = "nps") -> float:
+        """% revenue per +10 points of the brand's `measure` in the previous quarter.
+
+        Parameters
+        ----------
+        measure : {"nps", "csat", "ces"}, default "nps"
+            The brand's measure.
+
+        Returns
+        -------
+        float
+            `revenue_pct_per_10` when set; else `revenue_pct_per_10nps` for NPS and SHARE_REVENUE_PCT
+            (15) for CSAT and CES: about the same link to the latent experience, since a change of
+            service quality moves a top-box share 2.4 (CSAT) to 2.9 (CES) times less than it moves NPS.
+        """
+        if self.revenue_pct_per_10 is not None:
+            return self.revenue_pct_per_10
+        return self.revenue_pct_per_10nps if measure == "nps" else SHARE_REVENUE_PCT
+
 
 @dataclass(frozen=True)
 class Truth:
     """The effects built into a generated brand, as the population values estimators should recover.
 
-    NPS: brand_nps (-100..100, expected NPS of a response in the window); location_nps (per
-    location: nps over the window, nps_persistent at zero within-location fluctuation, region,
-    format, transactions); location_quarter_nps (per location x quarter, including the quarter
-    before the window: quarter_start, in_window, ex_score, nps, nps_previous, return_shift (the
-    expected shift c_lk; each pass cohort's realized shift depends on its realized mix),
-    transactions).
+    measure: the brand's measure, "nps", "csat" or "ces" (see `generate`). Its headline value is in
+    points: NPS -100..100, CSAT the share of answers 4-5 of 5, CES the share of answers 5-7 of 7, in
+    percent. Every truth is stated in the brand's measure; the fields named after NPS hold the NPS
+    values for an NPS brand and are NaN for the others, whose values are in the measure-neutral
+    fields (brand_score, revenue_log_per_10, revenue_pct_per_10, ex_points_per_10ex), which an NPS
+    brand fills too.
 
-    Retention (within horizon_days of the first purchase, by the NPS group of its experience):
-    retention_by_group, proportions P(ret | group, x) averaged over all customers' covariates
-    x = (home region, home format, segment); retention_gap_pp = promoter minus detractor in
-    percentage points (the average marginal effect); retention_gap_pp_by_region (by home region);
+    Measure: brand_score (= brand_nps for NPS), the expected value of a response in the window;
+    location_nps (per location: the measure over the window, in a column named after it (nps, csat
+    or ces), the same at zero within-location fluctuation (nps_persistent, csat_persistent, ...),
+    region, format, transactions); location_quarter_nps (per location x quarter, including the
+    quarter before the window: quarter_start, in_window, ex_score, the measure (nps, ...) and its
+    previous quarter's value (nps_previous, ...), return_shift (the expected shift c_lk; each pass
+    cohort's realized shift depends on its realized mix), transactions). The frames keep their NPS
+    names for every measure.
+
+    Retention (within horizon_days of the first purchase, by the group of the measure its experience
+    falls in: promoter / passive / detractor for NPS, satisfied / neutral / dissatisfied (4-5, 3,
+    1-2) for CSAT, easy / neutral / hard (5-7, 4, 1-3) for CES): retention_by_group, proportions
+    P(ret | group, x) averaged over all customers' covariates x = (home region, home format,
+    segment), keyed by the group names (every next purchase counts, also one within hours of the
+    first: the generator makes no split checkouts, so `customer_table(..., min_gap_hours=0)` measures
+    exactly this; its default of 24 hours counts the ~1% of returns within a day only when another purchase
+    follows, which lowers a measured gap by 0.1-0.25 points); retention_gap_pp = top minus bottom group in percentage points (the
+    average marginal effect); retention_gap_pp_by_region (by home region);
     retention_gap_pp_structural, the gap with the return shift held fixed (larger by about 0.1 pp plus
     the structural gap times the mean of 1/n, n the customer's first-purchase cohort: see the module).
 
-    Revenue: revenue_log_per_10nps, the location + quarter fixed-effects coefficient of log quarterly
-    revenue on the previous quarter's true NPS, per 10 points (= 10 x the per-point coefficient);
-    revenue_pct_per_10nps = 100 (exp(that) - 1). ex_nps_points_per_10ex: true NPS points per +10 EX
-    points within a location.
+    Revenue: revenue_log_per_10, the location + quarter fixed-effects coefficient of log quarterly
+    revenue on the previous quarter's true value of the measure, per 10 points (= 10 x the per-point
+    coefficient); revenue_pct_per_10 = 100 (exp(that) - 1); revenue_log_per_10nps and
+    revenue_pct_per_10nps are the same for an NPS brand. ex_points_per_10ex (ex_nps_points_per_10ex
+    for NPS): true points of the measure per +10 EX points within a location.
 
-    Key drivers: attribute_weights, the population OLS coefficients of the 0-10 answer on the 1-5
-    ratings (pooled over responses; what a key-driver regression reports), attribute_r2 its R^2,
-    attribute_importance Johnson's relative weights of that regression (shares summing to 1);
-    attribute_weights_latent, the structural weights on the latent scale (larger: rounding and the
-    0/10 and 1/5 limits of the answer scales attenuate the observed ones).
+    Key drivers: attribute_weights, the population OLS coefficients of the measure's answer (0-10,
+    1-5 or 1-7) on the 1-5 ratings (pooled over responses; what a key-driver regression reports),
+    attribute_r2 its R^2, attribute_importance Johnson's relative weights of that regression (shares
+    summing to 1); attribute_weights_latent, the structural weights on the latent scale of the answer
+    (larger: rounding and the limits of the answer scales attenuate the observed ones).
 
     messy_counts: per table, the defects injected by generate_raw(messy=True) (see there).
     parameters: every argument of the run; `regenerate()` rebuilds the brand from them.
@@ -150,6 +191,22 @@ class Truth:
     location_nps: pd.DataFrame
     location_quarter_nps: pd.DataFrame
     messy_counts: dict = field(default_factory=dict)
+    measure: str = "nps"
+    brand_score: float | None = None  # None (a truth saved before measures existed): taken from the NPS fields
+    revenue_log_per_10: float | None = None
+    revenue_pct_per_10: float | None = None
+    ex_points_per_10ex: float | None = None
+
+    NPS_TWINS = {"brand_score": "brand_nps", "revenue_log_per_10": "revenue_log_per_10nps",
+                 "revenue_pct_per_10": "revenue_pct_per_10nps", "ex_points_per_10ex": "ex_nps_points_per_10ex"}
+
+    def __post_init__(self):
+        for neutral, nps in self.NPS_TWINS.items():
+            if self.measure == "nps" and getattr(self, neutral) is None:
+                object.__setattr__(self, neutral, getattr(self, nps))
+            for name in (neutral, nps):  # JSON stores NaN as null: back to NaN
+                if getattr(self, name) is None:
+                    object.__setattr__(self, name, float("nan"))
 
     FRAMES = ("location_nps", "location_quarter_nps")
 
@@ -182,7 +239,7 @@ class Truth:
             frame = pd.DataFrame.from_records(values[name])
             if "quarter_start" in frame:
                 frame["quarter_start"] = pd.to_datetime(frame["quarter_start"], utc=True).astype("datetime64[us, UTC]")
-            for col in ("nps_previous",):
+            for col in ("nps_previous", "csat_previous", "ces_previous"):
                 if col in frame:
                     frame[col] = frame[col].astype("float64")
             values[name] = frame

@@ -27,18 +27,20 @@ from cxresearch.synth.world import (
 )
 
 
-def _build(n_locations, n_customers, start, end, seed, survey_rate, horizon_days, params):
+def _build(n_locations, n_customers, start, end, seed, survey_rate, horizon_days, params, measure="nps"):
     """Generate everything: returns (canonical tables as a dict, Truth)."""
     if n_locations < 1 or n_customers < 1:
         raise ValueError("n_locations and n_customers must be at least 1")
     if not 0 <= survey_rate <= 1:
         raise ValueError("survey_rate must be within 0..1")
+    if measure not in schema.METRICS:
+        raise ValueError(f"measure must be one of {', '.join(schema.METRICS)}, not {measure!r}")
     p = params or SynthParams()
     cal = _calendar(start, end)
     rng = _streams(seed)
     loc = _make_locations(n_locations, p, rng["locations"], cal)
     ex, h = _ex_paths(loc, p, rng["ex"], cal.n_quarters)
-    exp = _experience(loc, h, p)
+    exp = _experience(loc, h, p, measure)
     _check_return_probabilities(exp, p)
     cust = _make_customers(n_customers, loc, p, rng["customers"], cal)
     buys = _simulate_purchases(cust, loc, exp, p, rng["purchases"], cal)
@@ -57,7 +59,7 @@ def _build(n_locations, n_customers, start, end, seed, survey_rate, horizon_days
     }
     arguments = {"n_locations": n_locations, "n_customers": n_customers, "start": str(start), "end": str(end),
                  "seed": seed, "survey_rate": survey_rate, "horizon_days": horizon_days,
-                 "params": _plain(dataclasses.asdict(p))}
+                 "params": _plain(dataclasses.asdict(p)), "measure": measure}
     truth = _truth(arguments, p, loc, ex, exp, cust, buys, location_ids, cal, horizon_days, rng["keydrivers"])
     return tables, truth
 

@@ -1,5 +1,5 @@
 """The truth the generator publishes: retention gap, revenue and EX effects, attribute importance,
-each location's true NPS."""
+each location's true value of the brand's measure (NPS, CSAT or CES)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,22 @@ from cxresearch.synth.params import (
     ATTRIBUTES,
     DETRACTOR_CUT,
     FORMATS,
-    GROUPS,
+    MEASURE_GROUPS,
     PROMOTER_CUT,
     REGIONS,
     SEGMENTS,
     SynthParams,
     Truth,
 )
-from cxresearch.synth.world import _attributes_given_total, _Calendar, _Experience, _pick
+from cxresearch.synth.world import (
+    _attributes_given_total,
+    _Calendar,
+    _draw_answer,
+    _Experience,
+    _latent_cuts,
+    _measure_value,
+    _pick,
+)
 
 __all__ = ["location_quarter_truth", "location_truth"]
 
@@ -30,36 +38,51 @@ def _truth(arguments, p, loc, ex, exp, cust, buys, location_ids, cal, horizon_da
     in_window = buys["quarter"] >= 1
     counts = np.zeros((n_loc, n_q))
     np.add.at(counts, (buys["location"], buys["quarter"]), 1)
-    brand_nps = float((counts * exp.nps).sum() / counts.sum())
+    brand_score = float((counts * exp.value).sum() / counts.sum())
     retention = _retention_truth(p, loc, exp, cust, cal, horizon_days)
     key = _keydriver_truth(exp, buys["location"][in_window], buys["quarter"][in_window], rng)
-    gamma = math.log1p(p.revenue_pct_per_10nps / 100)
+    gamma = math.log1p(p.revenue_pct(exp.measure) / 100)
+    ex_effect = _ex_effect(exp, p)
+    nps = exp.measure == "nps"
+    _, b, c, _ = exp.answer
+    latent = np.array(p.attribute_weights) * b + c * (np.arange(len(ATTRIBUTES)) == ATTRIBUTES.index("speed"))
     return Truth(
         parameters=arguments,
         horizon_days=int(horizon_days),
-        brand_nps=brand_nps,
+        brand_nps=brand_score if nps else float("nan"),
         **retention,
-        revenue_log_per_10nps=gamma,
-        revenue_pct_per_10nps=100 * math.expm1(gamma),
-        ex_nps_points_per_10ex=_ex_effect(exp, p),
-        attribute_weights_latent={f"attr_{a}": float(w) for a, w in zip(ATTRIBUTES, p.attribute_weights)},
+        revenue_log_per_10nps=gamma if nps else float("nan"),
+        revenue_pct_per_10nps=100 * math.expm1(gamma) if nps else float("nan"),
+        ex_nps_points_per_10ex=ex_effect if nps else float("nan"),
+        attribute_weights_latent={f"attr_{a}": float(w) for a, w in zip(ATTRIBUTES, p.attribute_weights if nps else latent)},
         **key,
         location_nps=location_truth(loc, exp, counts, location_ids),
         location_quarter_nps=location_quarter_truth(ex, exp, counts, location_ids, cal),
+        measure=exp.measure,
+        brand_score=brand_score,
+        revenue_log_per_10=gamma,
+        revenue_pct_per_10=100 * math.expm1(gamma),
+        ex_points_per_10ex=ex_effect,
     )
 
 
 def _ex_effect(exp: _Experience, p: SynthParams) -> float:
-    """Average over in-window location-quarters of dNPS/dEX * 10 = kappa * 100 (phi(a) + phi(b)) / S."""
+    """Average over in-window location-quarters of d(value)/dEX * 10: kappa * 100 (phi(a) + phi(b)) / S for
+    NPS, kappa * 100 b phi(a) / sd_Y for a share (Y = a + b Z + ..., so dY/dM = b)."""
     mean = exp.mean[:, 1:]
-    density = (np.exp(-0.5 * ((PROMOTER_CUT - mean) / exp.sd) ** 2)
-               + np.exp(-0.5 * ((DETRACTOR_CUT - mean) / exp.sd) ** 2)) / math.sqrt(2 * math.pi)
-    return float(np.mean(100 * p.quality_per_10ex * density / exp.sd))
+    if exp.measure == "nps":
+        density = (np.exp(-0.5 * ((PROMOTER_CUT - mean) / exp.sd) ** 2)
+                   + np.exp(-0.5 * ((DETRACTOR_CUT - mean) / exp.sd) ** 2)) / math.sqrt(2 * math.pi)
+        return float(np.mean(100 * p.quality_per_10ex * density / exp.sd))
+    top_cut, _ = _latent_cuts(exp.measure)
+    density = np.exp(-0.5 * ((top_cut - exp.y_mean[:, 1:]) / exp.y_sd) ** 2) / math.sqrt(2 * math.pi)
+    return float(np.mean(100 * p.quality_per_10ex * exp.answer[1] * density / exp.y_sd))
 
 
 def _retention_truth(p: SynthParams, loc: dict, exp: _Experience, cust: dict, cal: _Calendar,
                      horizon: float) -> dict:
-    """Retention within `horizon` days of the first purchase by its NPS group, exactly.
+    """Retention within `horizon` days of the first purchase by the group of the brand measure's answer
+    about it (NPS, CSAT or CES: `exp.probs` are that measure's group probabilities), exactly.
 
     First purchases form the first simulation pass, so the cohort whose realized mix sets a first
     purchase's return shift is the n customers with the same home l and first quarter k (n is fixed
@@ -69,7 +92,7 @@ def _retention_truth(p: SynthParams, loc: dict, exp: _Experience, cust: dict, ca
     without the clip this is rho_g + delta_x + c_lk - (rho_g - sum_g' p_g'(l, k) rho_g')/n, c_lk the
     expected shift; `_expected_clipped` adds the clip exactly. P(ret | g, x_i) = F_x times the
     average of that over the first purchases of cell x that have group g (weights p_g(l, k)), which is
-    what a model of retention on the first NPS group and x converges to; F_x = 1 - exp(-rate_x H).
+    what a model of retention on the first purchase's group and x converges to; F_x = 1 - exp(-rate_x H).
     The truth averages P(ret | g, x_i) over all customers (standardized to the covariate mix)."""
     rho = np.array(p.return_prob)
     n_loc, n_q = exp.mean.shape
@@ -100,7 +123,7 @@ def _retention_truth(p: SynthParams, loc: dict, exp: _Experience, cust: dict, ca
     return {
         "retention_gap_pp": float(gap.mean()),
         "retention_gap_pp_structural": float(100 * (rho[0] - rho[2]) * within.mean()),
-        "retention_by_group": {g: float(rate[:, i].mean()) for i, g in enumerate(GROUPS)},
+        "retention_by_group": {g: float(rate[:, i].mean()) for i, g in enumerate(MEASURE_GROUPS[exp.measure])},
         "retention_gap_pp_by_region": by_region,
     }
 
@@ -165,61 +188,64 @@ def _expected_positive(a: np.ndarray, b: np.ndarray, m: np.ndarray, q: np.ndarra
 def _keydriver_truth(exp: _Experience, locs: np.ndarray, quarters: np.ndarray, rng: np.random.Generator,
                      size: int = 400_000) -> dict:
     """Observed-scale key-driver estimands from a large fixed-seed internal sample of responses drawn
-    like the brand's own (location-quarters in proportion to purchases): OLS of the 0-10 answer on
-    the five 1-5 ratings (pooled), its R^2 and Johnson's relative weights as shares."""
+    like the brand's own (location-quarters in proportion to purchases): OLS of the measure's answer
+    (0-10 NPS, 1-5 CSAT or 1-7 CES) on the five 1-5 ratings (pooled), its R^2 and Johnson's relative
+    weights as shares."""
     if len(locs) == 0:
         return {"attribute_weights": {}, "attribute_importance": {}, "attribute_r2": float("nan")}
     pick = rng.integers(0, len(locs), size)
     l, k = locs[pick], quarters[pick]
     z = exp.mean[l, k] + exp.sd * rng.standard_normal(size)
-    _, ratings = _attributes_given_total(z - exp.mean[l, k], exp.alpha[l, k], exp, rng)
-    nps = np.clip(np.rint(z), 0, 10)
+    if exp.measure == "nps":
+        _, ratings = _attributes_given_total(z - exp.mean[l, k], exp.alpha[l, k], exp, rng)
+        answer = np.clip(np.rint(z), 0, 10)
+    else:
+        answer, speed = _draw_answer(z, exp.mean[l, k], exp, rng)
+        _, ratings = _attributes_given_total(z - exp.mean[l, k], exp.alpha[l, k], exp, rng,
+                                             speed if exp.answer[2] else None)
     design = np.column_stack([np.ones(size), ratings])
-    coef, *_ = np.linalg.lstsq(design, nps, rcond=None)
-    resid = nps - design @ coef
-    r2 = 1 - resid.var() / nps.var()
-    shares = relative_weights(ratings, nps)
+    coef, *_ = np.linalg.lstsq(design, answer, rcond=None)
+    resid = answer - design @ coef
+    r2 = 1 - resid.var() / answer.var()
+    shares = relative_weights(ratings, answer)
     names = [f"attr_{a}" for a in ATTRIBUTES]
     return {"attribute_weights": {n: float(c) for n, c in zip(names, coef[1:])},
             "attribute_importance": {n: float(s) for n, s in zip(names, shares)},
             "attribute_r2": float(r2)}
 
 
-
-
 def location_truth(loc: dict, exp: _Experience, counts: np.ndarray, ids: pd.Series) -> pd.DataFrame:
-    """Per location: nps, the true expected NPS of a response there over the window (quarters
-    weighted by the location's purchases, the survey being a random sample of them); nps_persistent,
-    at h = 0 (its persistent service quality); transactions in the window."""
+    """Per location: the measure (column nps, csat or ces), the true expected value of a response there
+    over the window (quarters weighted by the location's purchases, the survey being a random sample of
+    them); <measure>_persistent, at h = 0 (its persistent service quality); transactions in the window."""
     window = counts[:, 1:]
     weights = np.where(window.sum(axis=1, keepdims=True) > 0, window, 1.0)
-    nps = (weights * exp.nps[:, 1:]).sum(axis=1) / weights.sum(axis=1)
-    base = 100 * (exp.base_probs[:, 0] - exp.base_probs[:, 2])
+    value = (weights * exp.value[:, 1:]).sum(axis=1) / weights.sum(axis=1)
+    base = _measure_value(exp.base_probs, exp.measure)
+    m = exp.measure
     return pd.DataFrame({"location_id": ids, "region": np.array(REGIONS, dtype=object)[loc["region"]],
                          "format": np.array(FORMATS, dtype=object)[loc["format"]],
-                         "nps": nps, "nps_persistent": base, "transactions": window.sum(axis=1).astype("int64")})
+                         m: value, f"{m}_persistent": base, "transactions": window.sum(axis=1).astype("int64")})
 
 
 def location_quarter_truth(ex, exp, counts, ids, cal) -> pd.DataFrame:
     """Per location x quarter (including the quarter before the window, in_window False): the
-    quarter start, EX score, true expected NPS, the previous quarter's true NPS (which sets spend
-    this quarter), the expected return shift c_lk (a pass cohort's realized shift is
-    sum_g (p_g(l, h=0) - realized share_g) rho_g) and the number of transactions."""
+    quarter start, EX score, the measure's true expected value (column nps, csat or ces), the previous
+    quarter's (<measure>_previous, which sets spend this quarter), the expected return shift c_lk (a
+    pass cohort's realized shift is sum_g (p_g(l, h=0) - realized share_g) rho_g) and the number of
+    transactions."""
     n_loc, n_q = ex.shape
     locs = np.tile(np.arange(n_loc), n_q)
     quarters = np.repeat(np.arange(n_q), n_loc)
-    previous = np.where(quarters > 0, exp.nps[locs, np.maximum(quarters - 1, 0)], np.nan)
+    previous = np.where(quarters > 0, exp.value[locs, np.maximum(quarters - 1, 0)], np.nan)
+    m = exp.measure
     return pd.DataFrame({
         "location_id": _pick(ids, locs),
         "quarter_start": pd.Series(cal.quarter_starts[quarters]),
         "in_window": quarters >= 1,
         "ex_score": ex[locs, quarters],
-        "nps": exp.nps[locs, quarters],
-        "nps_previous": previous,
+        m: exp.value[locs, quarters],
+        f"{m}_previous": previous,
         "return_shift": exp.return_shift[locs, quarters],
         "transactions": counts[locs, quarters].astype("int64"),
     })
-
-
-
-

@@ -11,11 +11,12 @@ import pandas as pd
 from scipy.special import ndtr
 
 from cxresearch import schema
+from cxresearch.measures.measure import get as get_measure
 from cxresearch.synth.params import (
     ATTRIBUTES,
     DETRACTOR_CUT,
     FORMATS,
-    NPS_REFERENCE,
+    MEASURE_REFERENCE,
     PROMOTER_CUT,
     PURCHASE_CHANNELS,
     REGION_CENTRES,
@@ -128,8 +129,10 @@ def _ex_paths(loc: dict, p: SynthParams, rng: np.random.Generator, n_quarters: i
 
 @dataclass(frozen=True)
 class _Experience:
-    """Per location x quarter: attribute means alpha (L, K, 5), latent NPS mean M, group
-    probabilities (L, K, 3), true NPS, the return shift c; plus S and the attribute covariance."""
+    """Per location x quarter: attribute means alpha (L, K, 5), latent NPS mean M, the probabilities of
+    the brand measure's groups (L, K, 3: top, middle, bottom), true NPS, the measure's true value in
+    points, the return shift c; plus S, the attribute covariance and the measure's latent answer
+    Y = a + b Z + c u_speed + noise (for NPS, Y = Z), whose mean is y_mean (L, K) and sd y_sd."""
 
     alpha: np.ndarray
     mean: np.ndarray
@@ -140,6 +143,17 @@ class _Experience:
     sd: float
     weights: np.ndarray
     cov: np.ndarray
+    measure: str = "nps"
+    value: np.ndarray | None = None  # the measure's true value (L, K): nps for NPS, 100 P(top) for CSAT, CES
+    y_mean: np.ndarray | None = None
+    y_sd: float = float("nan")
+    answer: tuple = (0.0, 1.0, 0.0, 0.0)  # a, b, c, noise sd of the latent answer
+
+    def speed_given_total(self) -> tuple[float, float]:
+        """u_speed | w'u + e = t is N(gain t, sd^2): (gain, sd)."""
+        s = ATTRIBUTES.index("speed")
+        cw = self.cov @ self.weights
+        return float(cw[s] / self.sd ** 2), math.sqrt(self.cov[s, s] - cw[s] ** 2 / self.sd ** 2)
 
 
 def _group_probs(mean: np.ndarray, sd: float) -> np.ndarray:
@@ -149,7 +163,37 @@ def _group_probs(mean: np.ndarray, sd: float) -> np.ndarray:
     return np.stack([promoter, 1 - promoter - detractor, detractor], axis=-1)
 
 
-def _experience(loc: dict, h: np.ndarray, p: SynthParams) -> _Experience:
+def _latent_cuts(measure: str) -> tuple[float, float]:
+    """The latent answer Y is in the top group iff Y >= the first cut, in the bottom one iff Y < the second
+    (a 1-5 answer clip(round(Y)) is 4-5 iff Y >= 3.5, 1-2 iff Y < 2.5, up to ties of probability zero)."""
+    m = get_measure(measure)
+    return m.top_min - 0.5, m.bottom_max + 0.5
+
+
+def _answer_probs(y_mean: np.ndarray, y_sd: float, measure: str) -> np.ndarray:
+    """P(top), P(middle), P(bottom) of a CSAT or CES answer with latent Y ~ N(y_mean, y_sd^2)."""
+    top_cut, bottom_cut = _latent_cuts(measure)
+    top = 1 - ndtr((top_cut - y_mean) / y_sd)
+    bottom = ndtr((bottom_cut - y_mean) / y_sd)
+    return np.stack([top, 1 - top - bottom, bottom], axis=-1)
+
+
+def _measure_value(probs: np.ndarray, measure: str) -> np.ndarray:
+    """The headline value in points from group probabilities: NPS = 100 (top - bottom), a share = 100 top."""
+    return 100 * (probs[..., 0] - probs[..., 2]) if measure == "nps" else 100 * probs[..., 0]
+
+
+def _answer_coefficients(p: SynthParams, measure: str) -> tuple[float, float, float, float]:
+    """(a, b, c, noise sd) of the latent answer Y = a + b Z + c u_speed + noise: CSAT has no speed term."""
+    if measure == "csat":
+        a, b, noise = p.csat
+        return float(a), float(b), 0.0, float(noise)
+    if measure == "ces":
+        return tuple(float(v) for v in p.ces)
+    return 0.0, 1.0, 0.0, 0.0
+
+
+def _experience(loc: dict, h: np.ndarray, p: SynthParams, measure: str = "nps") -> _Experience:
     w = np.array(p.attribute_weights)
     loading = np.array(p.attribute_quality_loading)
     loading = loading / (w @ loading)  # so that one unit of quality moves M by one unit
@@ -164,12 +208,24 @@ def _experience(loc: dict, h: np.ndarray, p: SynthParams) -> _Experience:
     np.fill_diagonal(corr, 1.0)
     cov = p.attribute_sd ** 2 * corr
     sd = math.sqrt(w @ cov @ w + p.nps_noise_sd ** 2)
+    base_mean = c0 + (base + loading * loc["quality"][:, None]) @ w
     probs = _group_probs(mean, sd)
-    base_probs = _group_probs(c0 + (base + loading * loc["quality"][:, None]) @ w, sd)
+    nps = 100 * (probs[..., 0] - probs[..., 2])
+    coefficients = _answer_coefficients(p, measure)
+    if measure == "nps":
+        base_probs, value, y_mean, y_sd = _group_probs(base_mean, sd), nps, mean, sd
+    else:  # Y = a + b Z + c u_speed + noise: normal given (l, k), Cov(Z, u_speed) = (Sigma w)_speed
+        a, b, c, noise = coefficients
+        s = ATTRIBUTES.index("speed")
+        y_sd = math.sqrt(b ** 2 * sd ** 2 + c ** 2 * cov[s, s] + 2 * b * c * (cov @ w)[s] + noise ** 2)
+        y_mean = a + b * mean
+        probs = _answer_probs(y_mean, y_sd, measure)
+        base_probs = _answer_probs(a + b * base_mean, y_sd, measure)
+        value = _measure_value(probs, measure)
     rho = np.array(p.return_prob)
     return_shift = (base_probs[:, None, :] - probs) @ rho
-    nps = 100 * (probs[..., 0] - probs[..., 2])
-    return _Experience(alpha, mean, probs, nps, return_shift, base_probs, sd, w, cov)
+    return _Experience(alpha, mean, probs, nps, return_shift, base_probs, sd, w, cov, measure, value, y_mean, y_sd,
+                       coefficients)
 
 
 def _make_customers(n: int, loc: dict, p: SynthParams, rng: np.random.Generator, cal: _Calendar) -> dict:
@@ -233,8 +289,13 @@ def _simulate_purchases(cust: dict, loc: dict, exp: _Experience, p: SynthParams,
     while who.size:
         quarter = cal.quarter_of(when)
         z = exp.mean[where, quarter] + exp.sd * rng.standard_normal(who.size)
-        group = _group_of(z)
-        parts.append((who, where, when, quarter, z, np.full(who.size, first)))
+        if exp.measure == "nps":
+            group = _group_of(z)
+            parts.append((who, where, when, quarter, z, np.full(who.size, first)))
+        else:  # the measure's answer decides the group; drawn here, where the return depends on it
+            answer, speed = _draw_answer(z, exp.mean[where, quarter], exp, rng)
+            group = _answer_group(answer, exp.measure)
+            parts.append((who, where, when, quarter, z, np.full(who.size, first), answer, speed))
         # the return shift of this pass's cohort at (l, k): base_l minus the cohort's REALIZED mean
         # rho, so the cohort's expected number of returns does not depend on its experience mix
         cell = where.astype(np.int64) * n_q + quarter
@@ -249,7 +310,7 @@ def _simulate_purchases(cust: dict, loc: dict, exp: _Experience, p: SynthParams,
         away = rng.random(who.size) >= p.home_share
         where[away] = picker(loc["region"][where[away]], rng)
         first = False
-    names = ("customer", "location", "time", "quarter", "z", "first")
+    names = ("customer", "location", "time", "quarter", "z", "first", "answer", "speed")[:len(parts[0])]
     columns = {name: np.concatenate([part[i] for part in parts]) for i, name in enumerate(names)}
     order = np.argsort(columns["time"], kind="stable")
     return {name: values[order] for name, values in columns.items()}
@@ -260,30 +321,66 @@ def _group_of(z: np.ndarray) -> np.ndarray:
     return np.where(z >= PROMOTER_CUT, 0, np.where(z < DETRACTOR_CUT, 2, 1)).astype(np.int8)
 
 
+def _draw_answer(z: np.ndarray, mean: np.ndarray, exp: _Experience, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The CSAT or CES answer clip(round(a + b z + c u_speed + noise)) of purchases with latent
+    experience z (latent mean `mean`), and u_speed, the speed perception's deviation from its location-
+    quarter mean, drawn from its exact conditional given z (zeros for CSAT, which has no speed term)."""
+    a, b, c, noise = exp.answer
+    low, high = get_measure(exp.measure).scale
+    if c:
+        gain, sd = exp.speed_given_total()
+        speed = gain * (z - mean) + sd * rng.standard_normal(len(z))
+    else:
+        speed = np.zeros(len(z))
+    latent = a + b * z + c * speed + noise * rng.standard_normal(len(z))
+    return np.clip(np.rint(latent), low, high), speed
+
+
+def _answer_group(answer: np.ndarray, measure: str) -> np.ndarray:
+    """0 top, 1 middle, 2 bottom group of the measure's answers (CSAT 4-5, 3, 1-2; CES 5-7, 4, 1-3)."""
+    m = get_measure(measure)
+    return np.where(answer >= m.top_min, 0, np.where(answer <= m.bottom_max, 2, 1)).astype(np.int8)
+
+
 def _spend(buys: dict, cust: dict, loc: dict, exp: _Experience, p: SynthParams,
            rng: np.random.Generator, cal: _Calendar) -> np.ndarray:
     """Revenue per purchase: lognormal around the location/segment/month level, times
-    exp(gamma * (previous quarter's true NPS - 30)/10). Independent of the purchase's experience."""
-    gamma = math.log1p(p.revenue_pct_per_10nps / 100)
+    exp(gamma * (previous quarter's true value of the measure - reference)/10), the reference 30 for NPS
+    and 70 for a share. Independent of the purchase's experience."""
+    gamma = math.log1p(p.revenue_pct(exp.measure) / 100)
     l, k = buys["location"], buys["quarter"]
     month = cal.day_month[np.minimum(buys["time"].astype(np.int64), cal.n_days - 1)]
     log_spend = (math.log(p.spend_median) + loc["spend_level"][l]
                  + np.array(p.segment_spend)[cust["segment"][buys["customer"]]]
                  + np.array(p.month_spend)[month]
-                 + gamma * (exp.nps[l, k - 1] - NPS_REFERENCE) / 10
+                 + gamma * (exp.value[l, k - 1] - MEASURE_REFERENCE[exp.measure]) / 10
                  + p.spend_sd * rng.standard_normal(len(l)))
     return np.round(np.exp(log_spend), 2)
 
 
 def _attributes_given_total(total: np.ndarray, alpha: np.ndarray, exp: _Experience,
-                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                            rng: np.random.Generator, speed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Latent attribute perceptions A = alpha + u drawn from the exact conditional of u given
-    w'u + e = total (Gaussian conditioning), and the 1-5 ratings round(A) clipped. Returns (A, ratings)."""
+    w'u + e = total (Gaussian conditioning), and the 1-5 ratings round(A) clipped. Returns (A, ratings).
+    With `speed` (a CES brand, whose answer was drawn with the speed perception) u_speed is that and the
+    other four are drawn given both."""
     w, cov = exp.weights, exp.cov
-    gain = cov @ w / exp.sd ** 2
-    cond = cov - np.outer(cov @ w, cov @ w) / exp.sd ** 2
-    chol = np.linalg.cholesky(cond)
-    u = total[:, None] * gain + rng.standard_normal((len(total), len(w))) @ chol.T
+    if speed is None:
+        gain = cov @ w / exp.sd ** 2
+        cond = cov - np.outer(cov @ w, cov @ w) / exp.sd ** 2
+        chol = np.linalg.cholesky(cond)
+        u = total[:, None] * gain + rng.standard_normal((len(total), len(w))) @ chol.T
+    else:
+        s = ATTRIBUTES.index("speed")
+        cross = np.column_stack([cov @ w, cov[:, s]])  # Cov(u, (w'u + e, u_speed))
+        given = np.array([[exp.sd ** 2, (cov @ w)[s]], [(cov @ w)[s], cov[s, s]]])
+        gain = cross @ np.linalg.inv(given)  # (5, 2)
+        others = [j for j in range(len(w)) if j != s]
+        cond = (cov - gain @ cross.T)[np.ix_(others, others)]
+        u = np.column_stack([total, speed]) @ gain.T
+        u[:, others] += rng.standard_normal((len(total), len(others))) @ np.linalg.cholesky(cond).T
+        u[:, s] = speed
     latent = alpha + u
     return latent, np.clip(np.rint(latent), 1, 5)
 
@@ -310,23 +407,32 @@ def _comment_bank() -> tuple[np.ndarray, np.ndarray]:
 
 def _survey(buys: dict, channel: np.ndarray, exp: _Experience, p: SynthParams, survey_rate: float,
             rng: np.random.Generator, cal: _Calendar) -> dict:
-    """Responses: a random subset of purchases, with scores revealing their experience."""
+    """Responses: a random subset of purchases, with scores revealing their experience. An NPS brand
+    asks NPS, CSAT and CES in the `score_patterns` mix; a CSAT or CES brand asks only its measure, whose
+    answer (drawn with the purchase) it reveals."""
     idx = np.flatnonzero(rng.random(len(buys["time"])) < survey_rate)
     n = len(idx)
     l, k, z = buys["location"][idx], buys["quarter"][idx], buys["z"][idx]
-    group = _group_of(z)
-    latent, ratings = _attributes_given_total(z - exp.mean[l, k], exp.alpha[l, k], exp, rng)
-    nps = np.clip(np.rint(z), 0, 10)
-    a, b, noise = p.csat
-    csat = np.clip(np.rint(a + b * z + noise * rng.standard_normal(n)), 1, 5)
-    a, b, c, noise = p.ces
-    speed = ATTRIBUTES.index("speed")
-    ces = np.clip(np.rint(a + b * z + c * (latent[:, speed] - exp.alpha[l, k, speed])
-                          + noise * rng.standard_normal(n)), 1, 7)
-    patterns = np.array(p.score_patterns)
-    shown = patterns[_draw_fixed(rng, patterns[:, 3], n), :3].astype(bool)
-    scores = {name: np.where(shown[:, i], values, np.nan)
-              for i, (name, values) in enumerate((("nps", nps), ("csat", csat), ("ces", ces)))}
+    if exp.measure == "nps":
+        group = _group_of(z)
+        latent, ratings = _attributes_given_total(z - exp.mean[l, k], exp.alpha[l, k], exp, rng)
+        nps = np.clip(np.rint(z), 0, 10)
+        a, b, noise = p.csat
+        csat = np.clip(np.rint(a + b * z + noise * rng.standard_normal(n)), 1, 5)
+        a, b, c, noise = p.ces
+        speed = ATTRIBUTES.index("speed")
+        ces = np.clip(np.rint(a + b * z + c * (latent[:, speed] - exp.alpha[l, k, speed])
+                              + noise * rng.standard_normal(n)), 1, 7)
+        patterns = np.array(p.score_patterns)
+        shown = patterns[_draw_fixed(rng, patterns[:, 3], n), :3].astype(bool)
+        scores = {name: np.where(shown[:, i], values, np.nan)
+                  for i, (name, values) in enumerate((("nps", nps), ("csat", csat), ("ces", ces)))}
+    else:
+        answer = buys["answer"][idx]
+        group = _answer_group(answer, exp.measure)
+        speed = buys["speed"][idx] if exp.answer[2] else None
+        latent, ratings = _attributes_given_total(z - exp.mean[l, k], exp.alpha[l, k], exp, rng, speed)
+        scores = {name: answer if name == exp.measure else np.full(n, np.nan) for name in schema.METRICS}
     battery = rng.random(n) < p.attribute_rate
     asked = battery[:, None] & (rng.random((n, len(ATTRIBUTES))) >= p.attribute_skip)
     ratings = np.where(asked, ratings, np.nan)
