@@ -1,15 +1,18 @@
-"""The report runner end to end: outputs, index, manifest, hidden code, isolation of failures, validation."""
+"""The report runner end to end: outputs, index, manifest, hidden code, isolation of failures, validation,
+and where a run keeps what: pages for leadership beside the index, notebooks and logs for analysts."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from cxresearch.cli import main
+from cxresearch.reports import publish
 from cxresearch.reports import runner as reporting
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +54,11 @@ def test_a_failing_notebook_is_isolated_reported_and_sets_the_exit_code(finished
     failed = next(n for n in manifest["notebooks"] if n["name"] == "99_failing")
     assert "RuntimeError: this report failed on purpose" in failed["error"]
     assert (out / "latest" / failed["output"]).is_file()  # the executed copy with the error is kept
+    assert failed["output"] == "analyst/notebooks/99_failing.ipynb"  # for analysts, not beside the pages
     assert "this report failed on purpose" in (out / "latest" / "index.html").read_text()
+    page = (out / "latest" / failed["html"]).read_text()
+    assert "This report did not finish." in page and "this report failed on purpose" in page
+    assert "Traceback" not in page and "raise RuntimeError" not in page  # a traceback is code
 
 
 def test_manifest_records_what_a_run_needs_to_be_trusted(finished_run):
@@ -74,11 +81,40 @@ def test_index_links_every_report_and_no_html_shows_code(finished_run):
         assert f'href="{job["html"]}"' in index and (run / job["html"]).is_file()
     for page in (run / "html").glob("*.html"):
         text = page.read_text()
-        body = text.split("</style>")[-1]
-        assert "jp-InputArea-editor" not in body and "hl-ipython3" not in body  # no code cell input rendered
+        assert "jp-InputArea-editor" not in text and "hl-ipython3" not in text  # no code cell input rendered
         assert "brand_results(" not in text and "import cxresearch" not in text
     summary = (run / "html" / "00_executive_summary.html").read_text()
     assert "95% CI" in summary and "Recommended actions" in summary
+
+
+def test_pages_share_one_stylesheet_and_fetch_nothing(finished_run):
+    _, out = finished_run
+    run = out / "latest"
+    assert (run / "html" / "report.css").is_file()
+    for page in (run / "html").glob("*.html"):
+        text = page.read_text()
+        assert '<link href="report.css" rel="stylesheet"/>' in text and "<style" not in text and "<script" not in text
+        assert "cdnjs" not in text and "require.min.js" not in text and "MathJax" not in text
+        assert '<html lang="en">' in text and '<a href="../index.html">' in text
+        assert publish.NBCONVERT_ALT not in text
+        assert len(text.encode()) < 400_000, page.name  # the charts are most of a page now
+    summary = (run / "html" / "00_executive_summary.html").read_text()
+    assert '<img alt="Chart: ' in summary  # its title, from the figure
+
+
+def test_pages_have_titles_and_the_index_names_reports_and_locations(finished_run):
+    _, out = finished_run
+    run = out / "latest"
+    manifest = json.loads((run / "manifest.json").read_text())
+    titles = {job["name"]: job["title"] for job in manifest["notebooks"]}
+    assert titles["00_executive_summary"] == "Customer experience: executive summary"
+    assert titles["10_location_deep_dive-L0001"].startswith("Location deep dive — West Outlet 1")
+    assert "<title>Location deep dive — West Outlet 1" in (run / "html" / "10_location_deep_dive-L0001.html").read_text()
+    index = (run / "index.html").read_text()
+    assert ">Customer experience: executive summary</a>" in index and ">00_executive_summary<" not in index
+    assert '<a href="html/10_location_deep_dive-L0001.html">West Outlet 1</a>' in index
+    assert "<h3" in index and "95% interval" in index and "the brand</span>" in index  # by region, with the verdict
+    assert ".ipynb" not in index and "kernels.log" not in index  # leadership's index links no notebook or log
 
 
 def test_publish_is_atomic_and_latest_points_to_the_run(finished_run):
@@ -91,7 +127,9 @@ def test_publish_is_atomic_and_latest_points_to_the_run(finished_run):
 
 def test_kernels_talk_over_private_ipc_sockets_not_tcp(finished_run):
     _, out = finished_run
-    log = (out / "latest" / "kernels.log").read_text()
+    manifest = json.loads((out / "latest" / "manifest.json").read_text())
+    assert manifest["analyst"]["kernels_log"] == "analyst/kernels.log"
+    log = (out / "latest" / manifest["analyst"]["kernels_log"]).read_text()
     assert "without encryption" not in log and "Invalid Signature" not in log
 
 
@@ -107,7 +145,27 @@ def test_retry_failed_reruns_only_the_failures(finished_run):
         if job["name"] != "99_failing":
             assert job["duration_s"] == durations[job["name"]]  # copied, not executed again
             assert (result.folder / job["html"]).read_text() == (out / first / job["html"]).read_text()
+            assert (result.folder / job["output"]).is_file() and job["output"].startswith("analyst/notebooks/")
+            assert job["title"] == next(o["title"] for o in old["notebooks"] if o["name"] == job["name"])
     assert os.readlink(out / "latest") == result.run_id
+
+
+def test_retry_failed_takes_a_run_of_the_older_layout(finished_run):
+    """A run published before the analyst folder kept its notebooks in notebooks/ (and no titles)."""
+    _, out = finished_run
+    older = "20200101T000000Z-0a0a0a"
+    shutil.copytree(out / os.readlink(out / "latest"), out / older)
+    shutil.move(out / older / "analyst" / "notebooks", out / older / "notebooks")
+    manifest = json.loads((out / older / "manifest.json").read_text())
+    for job in manifest["notebooks"]:
+        job["output"] = job["output"].replace("analyst/notebooks/", "notebooks/")
+        del job["title"]
+    (out / older / "manifest.json").write_text(json.dumps(manifest))
+    result = reporting.run(out.parent / "reports.yaml", retry_failed=older, progress=False, only=["00_executive_summary"])
+    [job] = json.loads((result.folder / "manifest.json").read_text())["notebooks"]
+    assert job["output"] == "analyst/notebooks/00_executive_summary.ipynb" and (result.folder / job["output"]).is_file()
+    assert (result.folder / job["html"]).is_file() and job["duration_s"] == next(
+        o["duration_s"] for o in manifest["notebooks"] if o["name"] == "00_executive_summary")
 
 
 @pytest.mark.parametrize("parameters,message", [
@@ -139,3 +197,23 @@ def test_every_notebook_declares_commented_parameters():
         declared = pm.inspect_notebook(str(notebook))
         assert {"data", "min_n", "period"} <= set(declared), notebook.name
         assert all(p["help"] for p in declared.values()), f"{notebook.name}: every parameter needs a comment"
+
+
+@pytest.mark.slow
+def test_a_hostile_location_name_is_text_in_the_index_and_the_page(tmp_path):
+    from tests.test_hostile import PAYLOAD, SCRIPT, hostile_brand
+
+    data = hostile_brand(tmp_path / "brand")
+    config = {"data": str(data), "out": str(tmp_path / "reports"), "workers": 1, "parameters": {"min_n": 1},
+              "notebooks": [{"name": "10_location_deep_dive", "notebook": str(ROOT / "notebooks" / "10_location_deep_dive.ipynb"),
+                             "fan_out": {"parameter": "location_id", "locations": ["L1"]}}]}
+    path = tmp_path / "reports.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = reporting.run(path, progress=False)
+    assert [j.status for j in result.jobs] == ["ok"]
+    index = result.index.read_text()
+    page = (result.folder / result.jobs[0].html).read_text()
+    for text in (index, page):
+        assert PAYLOAD not in text and "onerror=alert(1)>" not in text and SCRIPT not in text and "<script" not in text
+    assert "Harbour &lt;img src=x onerror=alert(1)&gt;</a>" in index  # the location's name, shown as text, links its page
+    assert "<title>Location deep dive — Harbour &lt;img src=x onerror=alert(1)&gt;" in page

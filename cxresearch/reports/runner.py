@@ -10,6 +10,10 @@ written to a hidden temporary folder and published by one atomic rename, then `l
 to it, so a reader never sees a half-written run. One run at a time works on an output folder (a
 lock; `wait=True` waits for the other), SIGTERM and SIGINT stop a run cleanly with nothing published,
 kernels talk over private IPC sockets, and `keep` prunes old runs (see `cxresearch.reports.guard`).
+
+What leadership opens, the index and one page per report with their shared stylesheet, is made by
+`cxresearch.reports.publish`; the executed notebooks and the kernels' log go to the run's analyst
+folder (`analyst/notebooks/`, `analyst/kernels.log`), which the index does not link.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
-import html
 import json
 import logging
 import os
@@ -36,11 +39,12 @@ from pathlib import Path
 import yaml
 
 from cxresearch import __version__
-from cxresearch.reports import guard
+from cxresearch.reports import guard, publish
 
 __all__ = ["ConfigError", "Job", "OverTime", "RunResult", "declared_parameters", "execute", "load_config", "plan", "render_html",
            "run", "validate_parameters"]
 
+KERNELS_LOG = f"{publish.ANALYST}/kernels.log"  # the kernels' stderr, relative to the run's folder
 TYPE_CHECKS = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "Optional[str]": (str, type(None)),
                "Optional[int]": (int, type(None)), "Optional[float]": (int, float, type(None))}
 
@@ -62,6 +66,7 @@ class Job:
     error: str = ""
     output: str = ""
     html: str = ""
+    title: str = ""
 
 
 @dataclass
@@ -210,13 +215,14 @@ def validate_parameters(jobs: list[Job], defaults: dict | None = None, notebooks
 def execute(job: Job, folder: str, time_limit: float | None = None) -> Job:
     """Run one notebook with papermill and render its HTML; never raises (the job records the failure).
 
-    Past `time_limit` seconds the worker interrupts papermill (a signal to itself, which raises in its
+    The executed notebook goes to `<folder>/analyst/notebooks/`, its page to `<folder>/html/`. Past
+    `time_limit` seconds the worker interrupts papermill (a signal to itself, which raises in its
     main thread), kills its own kernel, and fails the job saying why; papermill keeps what the
-    notebook ran so far."""
+    notebook ran so far. The kernel describes the charts it shows (`publish.kernel_arguments`)."""
     import papermill as pm
 
     started = time.perf_counter()
-    output = Path(folder) / "notebooks" / f"{job.name}.ipynb"
+    output = _notebook_path(Path(folder), job.name)
     output.parent.mkdir(parents=True, exist_ok=True)
     expired, timer, previous = threading.Event(), None, None
     if time_limit:
@@ -230,7 +236,8 @@ def execute(job: Job, folder: str, time_limit: float | None = None) -> Job:
     try:
         pm.execute_notebook(job.notebook, str(output), parameters=job.parameters, cwd=str(Path(job.notebook).parent),
                             progress_bar=False, log_output=False, kernel_name="python3",
-                            kernel_manager_class=guard.PrivateKernelManager, shutdown_kernel="immediate")
+                            kernel_manager_class=guard.PrivateKernelManager, shutdown_kernel="immediate",
+                            extra_arguments=publish.kernel_arguments())
         job.status = "ok"
     except pm.PapermillExecutionError as exc:
         job.status, job.error = "failed", f"{exc.ename}: {exc.evalue}"
@@ -245,7 +252,12 @@ def execute(job: Job, folder: str, time_limit: float | None = None) -> Job:
         job.status, job.error = "failed", f"stopped after its time limit of {time_limit:g} s (timeout_per_notebook)"
     job.output = str(output.relative_to(folder)) if output.exists() else ""
     if output.exists():
-        job.html = str(render_html(output, Path(folder) / "html" / f"{job.name}.html").relative_to(folder))
+        try:
+            page = publish.render_page(output, Path(folder) / publish.PAGES / f"{job.name}.html",
+                                       subtitle=job.group != "topic", error=job.error)
+            job.html, job.title = str(page.path.relative_to(folder)), page.title
+        except Exception as exc:  # noqa: BLE001 - a page that cannot be rendered fails its report, not the run
+            job.status, job.error = "failed", job.error or f"its page could not be rendered ({type(exc).__name__}: {exc})"
     job.duration_s = round(time.perf_counter() - started, 2)
     return job
 
@@ -258,17 +270,32 @@ def _over_time(_signum, _frame):
     raise OverTime("stopped at its time limit")
 
 
-def render_html(notebook: Path, target: Path) -> Path:
-    """HTML for readers: every code input and prompt hidden, outputs and prose kept."""
-    import nbformat
-    from nbconvert import HTMLExporter
+def render_html(notebook: Path, target: Path, subtitle: bool = False, error: str = "") -> Path:
+    """HTML for readers: every code input and prompt hidden, outputs and prose kept.
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    exporter.log.setLevel(logging.ERROR)  # nbconvert warns about image alt text on every chart
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(body, encoding="utf-8")
-    return target
+    Parameters
+    ----------
+    notebook : Path
+        The executed notebook.
+    target : Path
+        The page to write, in a run's html/ folder (its header links to ../index.html; the shared
+        stylesheet is written beside it if missing).
+    subtitle : bool
+        Whether the first h2 belongs in the page's title (a fan-out page's location).
+    error : str
+        Why the notebook failed, said at the top of the page; empty when it did not.
+
+    Returns
+    -------
+    Path
+        `target`. `publish.render_page` returns its title too.
+    """
+    return publish.render_page(notebook, target, subtitle=subtitle, error=error).path
+
+
+def _notebook_path(folder: Path, name: str) -> Path:
+    """Where a run keeps a report's executed notebook: its analyst folder, not beside the pages."""
+    return folder / publish.ANALYST / "notebooks" / f"{name}.ipynb"
 
 
 def run(config_path="reports.yaml", data=None, out=None, workers: int | None = None, only=None, locations=None,
@@ -325,15 +352,19 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
     started = time.perf_counter()
     deadline = time.monotonic() + limits[0] if limits[0] else None
     staging.mkdir(parents=True)
+    (staging / publish.ANALYST).mkdir()
+    publish.write_stylesheet(staging / publish.PAGES)
     params = config.get("parameters") or {}
+    results = None
     try:
-        brand_results(dataset, cache_dir=staging / "_cache", fingerprint=fingerprint(data),
-                      **{k: v for k, v in params.items() if k in SETTINGS})
+        results = brand_results(dataset, cache_dir=staging / "_cache", fingerprint=fingerprint(data),
+                                **{k: v for k, v in params.items() if k in SETTINGS})
     except guard.RunStopped as stop:
         stop.total = len(pending)
         raise
     except Exception as exc:  # noqa: BLE001  the reports that need these results fail with the reason; the rest run
         logging.getLogger(__name__).warning("brand-level results could not be computed: %s", exc)
+    places, label = _places(results, dataset)
     if reused:
         _copy_reused(out / retry_failed, staging, reused)
     finished = _execute_all(pending, staging, workers or int(config.get("workers", 2)), progress, deadline, limits)
@@ -343,12 +374,24 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
             job.parameters["cache_dir"] = "<run>/_cache"  # removed after the run; the manifest should not name it
     manifest = _manifest(run_id, config, data, jobs, time.perf_counter() - started, retry_failed)
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
-    (staging / "index.html").write_text(_index_html(manifest), encoding="utf-8")
+    (staging / "index.html").write_text(_index_html(manifest, places, label), encoding="utf-8")
     shutil.rmtree(staging / "_cache", ignore_errors=True)
     final = out / run_id
     os.rename(staging, final)  # atomic publish
     guard.point_latest(out, run_id)
     return RunResult(run_id, final, jobs)
+
+
+def _places(results, dataset) -> tuple[dict, str]:
+    """What the index says about each location (`publish.location_summaries`) and the measure's name:
+    from the run's scorecard, else (when the brand results failed) the locations' names and regions."""
+    try:
+        if results is not None:
+            return publish.location_summaries(results.scorecard, results.measure), results.measure.label
+        return publish.location_summaries(dataset.locations), ""
+    except Exception as exc:  # noqa: BLE001  an index without the locations' numbers beats no index
+        logging.getLogger(__name__).warning("the index shows no location details: %s", exc)
+        return {}, ""
 
 
 def _fill_run_parameters(job: Job, defaults: dict, data: str, mapping, cache: Path) -> None:
@@ -375,7 +418,7 @@ def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool, d
     bar = tqdm(total=len(jobs), desc="reports", unit="nb", disable=not progress)
     with guard.private_runtime_dir() as runtime:
         pool = ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_setup,
-                                   initargs=(str(staging / "kernels.log"), runtime))
+                                   initargs=(str(staging / KERNELS_LOG), runtime))
         try:
             futures = {pool.submit(execute, job, str(staging), limits[1]): job for job in jobs}
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -405,7 +448,7 @@ def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool, d
 def _past_the_run_limit(jobs: list[Job], staging: Path, limit: float) -> list[Job]:
     """Jobs the run's time limit cut short: failed, with what their notebook had run so far."""
     for job in jobs:
-        output = staging / "notebooks" / f"{job.name}.ipynb"
+        output = _notebook_path(staging, job.name)
         job.status, job.error = "failed", f"not finished within the run's time limit of {limit:g} s (timeout)"
         job.output = str(output.relative_to(staging)) if output.exists() else ""
     return jobs
@@ -432,7 +475,7 @@ def _stop_workers(pool: ProcessPoolExecutor, grace_s: float = 3.0) -> None:
 
 def _worker_setup(log_path: str, runtime: str) -> None:
     """A worker: its own process group, kernels' connection files in the run's private folder, and
-    its (and so its kernels') stderr in the run's kernels.log instead of the terminal."""
+    its (and so its kernels') stderr in the run's analyst/kernels.log instead of the terminal."""
     os.setpgrp()
     os.environ["JUPYTER_RUNTIME_DIR"] = runtime
     handle = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -454,17 +497,24 @@ def _mark_reused(planned: list[Job], previous: dict) -> list[Job]:
         old = previous.get(job.name)
         if old and old["status"] == "ok":
             job.status, job.output, job.html, job.duration_s = "ok", old["output"], old["html"], old["duration_s"]
-            job.parameters = old["parameters"]
+            job.parameters, job.title = old["parameters"], old.get("title", "")
             reused.append(job)
     return reused
 
 
 def _copy_reused(source: Path, staging: Path, jobs: list[Job]) -> None:
+    """Copy the earlier run's notebook and page of each job into this run's layout (an earlier run may
+    keep its notebooks elsewhere: its manifest says where)."""
     for job in jobs:
-        for relative in (job.output, job.html):
-            target = staging / relative
+        copies = [(job.output, _notebook_path(staging, job.name))]
+        if job.html:
+            copies.append((job.html, staging / publish.PAGES / Path(job.html).name))
+        for relative, target in copies:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / relative, target)
+        job.output = str(copies[0][1].relative_to(staging))
+        if job.html:
+            job.html = str(copies[1][1].relative_to(staging))
 
 
 # --- manifest and index ----------------------------------------------------------------------------
@@ -491,28 +541,10 @@ def _manifest(run_id, config, data, jobs, seconds, retry_of) -> dict:
             "retry_of": retry_of, "duration_s": round(seconds, 1), "data": data, "inputs": _inputs(data),
             "config": {k: v for k, v in config.items() if not k.startswith("_")},
             "status": "failed" if any(j.status != "ok" for j in jobs) else "ok",
+            "pages": publish.PAGES, "analyst": {"notebooks": f"{publish.ANALYST}/notebooks", "kernels_log": KERNELS_LOG},
             "notebooks": [asdict(j) for j in jobs]}
 
 
-def _index_html(manifest: dict) -> str:
-    rows = []
-    for job in manifest["notebooks"]:
-        link = f'<a href="{html.escape(job["html"])}">{html.escape(job["name"])}</a>' if job["html"] else html.escape(job["name"])
-        badge = '<span class="ok">ok</span>' if job["status"] == "ok" else '<span class="failed">failed</span>'
-        error = f'<div class="error">{html.escape(job["error"])}</div>' if job["error"] else ""
-        rows.append(f"<tr><td>{link}{error}</td><td>{badge}</td><td>{job['duration_s']:.1f} s</td>"
-                    f'<td><a href="{html.escape(job["output"])}">notebook</a></td></tr>')
-    ok = sum(j["status"] == "ok" for j in manifest["notebooks"])
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>CX reports {html.escape(manifest['run_id'])}</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:60rem}} table{{border-collapse:collapse;width:100%}}
-td,th{{padding:.35rem .6rem;border-bottom:1px solid #ddd;text-align:left}} .ok{{color:#1b7837;font-weight:bold}}
-.failed{{color:#c51b7d;font-weight:bold}} .error{{color:#c51b7d;font-size:.85em}}</style></head>
-<body><h1>Customer-experience reports</h1>
-<p>Run <b>{html.escape(manifest['run_id'])}</b>, {html.escape(manifest['created_utc'])};
-cxresearch {html.escape(manifest['package_version'])};
-data {html.escape(Path(manifest['data']).name)}; {ok} of {len(manifest['notebooks'])} reports ok.
-Start with the executive summary. Details of the run: <a href="manifest.json">manifest.json</a>.</p>
-<table><thead><tr><th>Report</th><th>Status</th><th>Time</th><th>Executed notebook</th></tr></thead>
-<tbody>{''.join(rows)}</tbody></table></body></html>
-"""
+def _index_html(manifest: dict, locations: dict | None = None, measure_label: str = "") -> str:
+    """The leadership index of a run (`publish.index_html`)."""
+    return publish.index_html(manifest, locations, measure_label)
