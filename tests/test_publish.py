@@ -234,3 +234,12 @@ def test_the_template_ships_with_the_package():
     files = [p.relative_to(folder).as_posix() for p in (folder / "templates").rglob("*") if p.is_file()]
     assert {"templates/cxreport/index.html.j2", "templates/cxreport/conf.json", "templates/cxreport/report.css"} <= set(files)
     assert all(any(fnmatch(f, pattern) for pattern in patterns) for f in files), (files, patterns)
+
+
+def test_the_index_shows_the_range_the_verdict_rests_on():
+    """With the scorecard's verdict ranges present, the index shows them, not the plain 95% interval, so
+    a range wholly below the brand sits beside 'below' and one that spans it beside 'in line'."""
+    card = SCORECARD.assign(verdict_ci_low=[15.0, 32.0, float("nan"), -5.0], verdict_ci_high=[45.0, 66.0, float("nan"), 29.0])
+    places = publish.location_summaries(card, MEASURES["nps"])
+    assert places["L0004"]["interval"] == "-5 to +29" and places["L0002"]["interval"] == "+32 to +66"
+    assert publish.location_summaries(SCORECARD, MEASURES["nps"])["L0004"]["interval"] == "+1 to +22"  # no ranges: 95%

@@ -113,7 +113,8 @@ def test_pages_have_titles_and_the_index_names_reports_and_locations(finished_ru
     index = (run / "index.html").read_text()
     assert ">Customer experience: executive summary</a>" in index and ">00_executive_summary<" not in index
     assert '<a href="html/10_location_deep_dive-L0001.html">West Outlet 1</a>' in index
-    assert "<h3" in index and "95% interval" in index and "the brand</span>" in index  # by region, with the verdict
+    assert "<h3" in index and "<th scope=\"col\">Range</th>" in index  # by region, with the range the verdict rests on
+    assert "the brand</span>" in index
     assert ".ipynb" not in index and "kernels.log" not in index  # leadership's index links no notebook or log
 
 

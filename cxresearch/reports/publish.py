@@ -356,7 +356,11 @@ def location_summaries(table, measure=None) -> dict[str, dict]:
         location = str(row.get("location_id"))
         flag = row.get("funnel_flag") if measure is not None else None
         verdict, kind = VERDICTS.get(flag, ("", "")) if isinstance(flag, str) else ("", "")
-        value, low, high, n = (_number(row.get(c)) for c in ("value", "value_ci_low", "value_ci_high", "value_n"))
+        # the range the verdict rests on (compare.verdicts), so a range wholly above or below the brand is
+        # exactly a location called above or below; a plain 95% interval where there is none
+        low_col, high_col = (("verdict_ci_low", "verdict_ci_high") if "verdict_ci_low" in row
+                             else ("value_ci_low", "value_ci_high"))
+        value, low, high, n = (_number(row.get(c)) for c in ("value", low_col, high_col, "value_n"))
         shown = measure is not None and math.isfinite(value)
         summaries[location] = {
             "name": _words(row.get("name")) or location, "region": _words(row.get("region")),
@@ -499,8 +503,10 @@ def _fan_out_section(number: int, group: str, jobs: list[dict], locations: dict,
              f'{"location" if by_region else "report"}</h2>']
     if by_region:
         label = e(measure_label or "Value")
-        parts.append(f"<p>Each location's {label} with its 95% interval and number of responses, and whether it "
-                     "is above or below the brand by more than chance explains (the scorecard's verdict).</p>")
+        parts.append(f"<p>Each location's {label} with its range and number of responses, and whether it is above "
+                     "or below the brand by more than chance explains (the scorecard's verdict). The range is widened "
+                     "for the number of locations compared, so a location is called above or below exactly when its "
+                     "range lies wholly above or below the brand.</p>")
     for index, region in enumerate(sorted(by_region, key=lambda r: (r in ("No region", "Not in the scorecard"), r.lower())),
                                    start=1):
         rows = []
@@ -514,7 +520,7 @@ def _fan_out_section(number: int, group: str, jobs: list[dict], locations: dict,
         parts.append(f'<h3 id="{heading}">{e(region)}</h3>'
                      f'<div class="cx-scroll" tabindex="0" role="group" aria-labelledby="{heading}">'
                      f'<table><thead><tr><th scope="col">Location</th><th scope="col">Format</th>'
-                     f'<th scope="col">{e(measure_label or "Value")}</th><th scope="col">95% interval</th>'
+                     f'<th scope="col">{e(measure_label or "Value")}</th><th scope="col">Range</th>'
                      f'<th scope="col">Responses</th><th scope="col">Versus the brand</th></tr></thead>'
                      f'<tbody>{"".join(rows)}</tbody></table></div>')
     if others:
