@@ -58,6 +58,17 @@ class Measure:
         1/200 for NPS (one such move adds 200 points per customer), 1/100 for a top-box share."""
         return 1 / 200 if self.name == "nps" else 1 / 100
 
+    def answered(self, counts: pd.DataFrame) -> pd.Series:
+        """Answers per row of `metrics.score_counts` output."""
+        if self.name == "nps":
+            return counts["nps_promoters"] + counts["nps_passives"] + counts["nps_detractors"]
+        return counts[f"{self.name}_n"]
+
+    def _top_and_n(self, counts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Top-box answers and all answers per row, for the share measures (CSAT, CES)."""
+        top = counts["csat_top"] if self.name == "csat" else counts["ces_easy"]
+        return np.asarray(top, float), np.asarray(self.answered(counts), float)
+
     def estimates(self, counts: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         """Headline value per row of `metrics.score_counts` output: value, se (plain), se_adjusted (from
         pseudo-counts, never zero, for weighting small groups), ci_low, ci_high (within the bounds), n."""
@@ -65,11 +76,11 @@ class Measure:
             est = nps_from_counts(counts["nps_promoters"], counts["nps_passives"], counts["nps_detractors"], level)
             return pd.DataFrame({"value": est["nps"], "se": est["se"], "se_adjusted": est["se_adjusted"],
                                  "ci_low": est["ci_low"], "ci_high": est["ci_high"], "n": est["n"]})
-        top, n = (counts["csat_top"], counts["csat_n"]) if self.name == "csat" else (counts["ces_easy"], counts["ces_n"])
+        top, n = self._top_and_n(counts)
         est = proportion_from_counts(top, n, level)
-        p_adj = (np.asarray(top, float) + 1) / (np.asarray(n, float) + 2)  # never 0 or 1, so se > 0
+        p_adj = (top + 1) / (n + 2)  # never 0 or 1, so se > 0
         return pd.DataFrame({"value": 100 * est["share"], "se": 100 * est["se"],
-                             "se_adjusted": 100 * np.sqrt(p_adj * (1 - p_adj) / (np.asarray(n, float) + 2)),
+                             "se_adjusted": 100 * np.sqrt(p_adj * (1 - p_adj) / (n + 2)),
                              "ci_low": 100 * est["ci_low"], "ci_high": 100 * est["ci_high"], "n": est["n"]})
 
     def squared_deviations(self, counts: pd.DataFrame) -> np.ndarray:
@@ -82,8 +93,7 @@ class Measure:
             with np.errstate(divide="ignore", invalid="ignore"):
                 out = n * 100**2 * ((p + d) / n - ((p - d) / n) ** 2)
         else:
-            top, n = ((counts["csat_top"], counts["csat_n"]) if self.name == "csat" else (counts["ces_easy"], counts["ces_n"]))
-            top, n = np.asarray(top, float), np.asarray(n, float)
+            top, n = self._top_and_n(counts)
             with np.errstate(divide="ignore", invalid="ignore"):
                 out = n * 100**2 * (top / n) * (1 - top / n)
         return np.where(n > 0, out, 0.0)
@@ -163,9 +173,7 @@ def choose(responses, measure=None) -> Measure:
     have any NPS answer, else CSAT, else CES. ValueError when the named measure has no answers, or the
     responses hold none of the three. `responses` is a Source, a CXDataset or a responses DataFrame."""
     counts = reductions.score_counts(as_source(responses), [], METRICS).iloc[0] if _has_responses(responses) else None
-    answered = {} if counts is None else {
-        "nps": counts["nps_promoters"] + counts["nps_passives"] + counts["nps_detractors"],
-        "csat": counts["csat_n"], "ces": counts["ces_n"]}
+    answered = {} if counts is None else {name: m.answered(counts) for name, m in MEASURES.items()}
     if measure not in (None, "auto"):
         chosen = get(measure)
         if not answered.get(chosen.name, 0):

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cxresearch.measures import compare, journey
 from cxresearch.measures import metrics as mx
-from cxresearch.measures.measure import choose
+from cxresearch.measures.measure import MEASURES, choose
 from cxresearch.schema import ATTRIBUTE_PREFIX, METRICS
 
 __all__ = ["attribute_gaps", "location_scorecard"]
@@ -106,9 +106,7 @@ def _channels(dataset) -> pd.Series:
 
 def _measured(counts: pd.DataFrame) -> dict:
     """Which scores the brand collects at all: {nps, csat, ces: bool}."""
-    total = counts.sum(numeric_only=True)
-    return {"nps": bool(total[["nps_promoters", "nps_passives", "nps_detractors"]].sum() > 0),
-            "csat": bool(total["csat_n"] > 0), "ces": bool(total["ces_n"] > 0)}
+    return {name: bool(measure.answered(counts).sum() > 0) for name, measure in MEASURES.items()}
 
 
 def _latest_trend(dataset, measure, period, min_n, level) -> pd.DataFrame:
