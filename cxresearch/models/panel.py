@@ -62,17 +62,23 @@ def _panel_sample(panel: pd.DataFrame, y: str, x: str, min_responses: int) -> pd
 
 
 def revenue_effect(dataset_or_panel, period: str = "Q", outcome: str = "revenue", min_responses: int = 1,
-                   n_boot: int = 200, seed: int = 0, level: float = 0.95, measure=None) -> Effect:
+                   n_boot: int = 2000, seed: int = 0, level: float = 0.95, measure=None) -> Effect:
     """% change in a location's period revenue per +10 points of its previous period's CX measure, within location.
 
     Log `outcome` (revenue or revenue_per_customer) per location x period on the previous period's
     measure (`measure`: NPS, CSAT or CES in points; default the brand's, see `location_panel`) with
     location and period fixed effects (two-way demeaning). A location-period's value is a
     survey estimate; its sampling noise would bias the slope toward zero, so the slope is corrected
-    with the known noise variance (errors-in-variables, method of moments). The interval comes from
-    a bootstrap over locations, which also clusters by location. `details` has the naive
-    cross-location estimate (period effects only) beside it, to show how much location mix confounds
-    the raw correlation, and the uncorrected within-location slope.
+    with the known noise variance (errors-in-variables, method of moments).
+
+    The interval inverts a score test clustered by location (`_score_interval`): every slope b0 at
+    which the locations' moment contributions still sum to zero within chance (t with locations - 1
+    degrees of freedom). Unlike a percentile bootstrap of the corrected slope, a ratio whose
+    denominator is itself noisy, it keeps its level when the signal is weak (simulated coverage in
+    benchmarks/recovery.py) and it needs no resampling. `extra['log_slope_draws']` holds `n_boot`
+    draws (seeded by `seed`) from the same test's confidence distribution, for what-if projections.
+    `details` has the naive cross-location estimate (period effects only) beside it, to show how much
+    location mix confounds the raw correlation, and the uncorrected within-location slope.
     """
     panel = dataset_or_panel if isinstance(dataset_or_panel, pd.DataFrame) else _panel(dataset_or_panel, period, measure)
     chosen = get(measure if measure is not None else panel.attrs.get("measure", "nps"))
@@ -82,13 +88,17 @@ def revenue_effect(dataset_or_panel, period: str = "Q", outcome: str = "revenue"
     if data["location_id"].nunique() < 3 or data["period"].nunique() < 2:
         raise ValueError(f"the revenue panel needs at least 3 locations observed in 2+ consecutive periods with "
                          f"{label}; have {data['location_id'].nunique()} locations, {data['period'].nunique()} periods")
-    estimate, naive_fe, reliability = _revenue_slope(data)
+    parts = _revenue_moments(data)
+    estimate, naive_fe, reliability = parts["estimate"], parts["uncorrected"], parts["reliability"]
     if not np.isfinite(estimate):
         raise ValueError(f"{label} barely varies within locations beyond survey noise, so its link to revenue "
                          "cannot be estimated")
-    boot = _bootstrap_locations(data, lambda d: _revenue_slope(d)[0], n_boot, seed)
-    alpha = 1 - level
-    low, high = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2]) if np.isfinite(boot).sum() > 10 else (np.nan, np.nan)
+    low, high = _score_interval(parts, level)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"the link between {label} and revenue is too imprecise to bound: at {level:.0%} confidence the data "
+                         f"are consistent with any effect (only {max(reliability, 0):.0%} of {label}'s variation within "
+                         "locations is signal rather than survey noise)")
+    draws = _confidence_draws(parts, n_boot, seed)
     naive = _naive_cross_section(data)
     pct = lambda b: 100 * (np.exp(b) - 1)  # noqa: E731  log points per 10 points of the measure -> percent
     details = pd.DataFrame([
@@ -104,15 +114,75 @@ def revenue_effect(dataset_or_panel, period: str = "Q", outcome: str = "revenue"
                    "survey noise, so the estimate is imprecise; more responses per location and period would sharpen it.")
     points = "NPS points" if chosen.name == "nps" else f"points of {chosen.short()}"
     return Effect(name=f"Revenue change per +10 {points} (next period, within location)", estimate=pct(estimate),
-                  ci_low=pct(low), ci_high=pct(high), se=float(np.nanstd(boot)) * 100, unit="%",
+                  ci_low=pct(low), ci_high=pct(high), se=100 * parts["se"], unit="%",
                   n={"locations": int(data["location_id"].nunique()), "periods": int(data["period"].nunique()),
                      "location_periods": int(len(data))}, level=level,
                   method=("Log " + outcome.replace("_", " ") + f" on the previous period's {label} with location and "
-                          f"period fixed effects; slope corrected for survey sampling noise in {label}; percentile "
-                          f"interval from {n_boot} bootstrap resamples of locations."),
+                          f"period fixed effects; slope corrected for survey sampling noise in {label}; interval by "
+                          "inverting a score test clustered by location."),
                   caveats=caveat, details=details,
-                  extra={"reliability": reliability, "log_slope": estimate, "log_slope_draws": boot,
-                         "measure": chosen.name})
+                  extra={"reliability": reliability, "log_slope": estimate, "log_slope_draws": draws,
+                         "log_slope_interval": (low, high), "measure": chosen.name})
+
+
+def _revenue_moments(data: pd.DataFrame) -> dict:
+    """Per-location pieces of the noise-corrected slope's moment condition.
+
+    With x and y demeaned by location and period (x per 10 points of the measure), the slope b solves
+    sum_g (a_g - b r_g) = 0, where a_g = sum x y and r_g = sum (x^2 - noise) over location g's periods
+    (noise: each cell's sampling variance times its fixed-effects leverage, so E[r_g] is the signal).
+    """
+    demeaned = two_way_demean(data, ["log_y", "cx_lag"], "location_id", "period")
+    y, x = demeaned["log_y"].to_numpy(), demeaned["cx_lag"].to_numpy() / 10
+    noise = (data["cx_var_lag"].to_numpy() / 100) * _fe_leverage(data, "location_id", "period")
+    codes = pd.factorize(data["location_id"])[0]
+    a, r = np.bincount(codes, weights=x * y), np.bincount(codes, weights=x * x - noise)
+    estimate, uncorrected, reliability = _errors_in_x_slope(y, x, noise)
+    clusters = len(a)
+    inflate = clusters / (clusters - 1)  # CR1's small-sample factor
+    se = np.sqrt(inflate * float(((a - estimate * r) ** 2).sum())) / r.sum() if np.isfinite(estimate) else np.nan
+    return {"a": a, "r": r, "estimate": estimate, "uncorrected": uncorrected, "reliability": reliability,
+            "clusters": clusters, "inflate": inflate, "se": se}
+
+
+def _score_quadratic(parts: dict, z2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficients of (A - b B)^2 - z^2 k sum_g (a_g - b r_g)^2 as a quadratic in b (k: CR1 factor)."""
+    a, r, k = parts["a"], parts["r"], parts["inflate"]
+    big_a, big_b = a.sum(), r.sum()
+    q2, q1, q0 = float(a @ a), float(a @ r), float(r @ r)
+    return (big_b ** 2 - z2 * k * q0, -2 * (big_a * big_b - z2 * k * q1), big_a ** 2 - z2 * k * q2)
+
+
+def _score_interval(parts: dict, level: float) -> tuple[float, float]:
+    """Every slope b0 whose clustered score statistic |sum_g s_g| / sqrt(k sum_g s_g^2), with
+    s_g = a_g - b0 r_g, stays below the t quantile with G - 1 degrees of freedom.
+
+    The statistic is a ratio of a linear and the root of a quadratic function of b0, so the set is
+    solved exactly from a quadratic. It is a bounded interval only when the signal term r is itself
+    clearly nonzero; otherwise (nan, nan): the data cannot bound the slope at this level.
+    """
+    t = stats.t.ppf(0.5 + level / 2, parts["clusters"] - 1)
+    alpha, beta, gamma = _score_quadratic(parts, np.array(t * t))
+    disc = beta ** 2 - 4 * alpha * gamma
+    if not (alpha > 0 and disc > 0):
+        return np.nan, np.nan
+    root = np.sqrt(disc)
+    return float((-beta - root) / (2 * alpha)), float((-beta + root) / (2 * alpha))
+
+
+def _confidence_draws(parts: dict, n_draws: int, seed: int) -> np.ndarray:
+    """Draws of the slope from the score test's confidence distribution: for z ~ t(G - 1), the b0
+    whose statistic equals z, so their quantiles reproduce `_score_interval` at every level.
+    z beyond what any b0 reaches (the tails past a bounded interval) is clipped to the reachable range."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_t(parts["clusters"] - 1, n_draws)
+    r, k = parts["r"], parts["inflate"]
+    reach = abs(r.sum()) / np.sqrt(k * float(r @ r))  # |statistic| as b0 -> +-infinity
+    z = np.clip(z, -0.999 * reach, 0.999 * reach)
+    alpha, beta, gamma = _score_quadratic(parts, z * z)
+    root = np.sqrt(np.maximum(beta ** 2 - 4 * alpha * gamma, 0))
+    # a positive statistic means sum_g s_g > 0, i.e. b0 below the estimate: the smaller root
+    return np.where(z > 0, (-beta - root) / (2 * alpha), (-beta + root) / (2 * alpha))
 
 
 def _panel(dataset, period, measure=None):
@@ -121,32 +191,11 @@ def _panel(dataset, period, measure=None):
     return location_panel(dataset, period, measure)
 
 
-def _revenue_slope(data: pd.DataFrame) -> tuple[float, float, float]:
-    demeaned = two_way_demean(data, ["log_y", "cx_lag"], "location_id", "period")
-    noise = (data["cx_var_lag"].to_numpy() / 100) * _fe_leverage(data, "location_id", "period")  # per 10 points
-    return _errors_in_x_slope(demeaned["log_y"].to_numpy(), demeaned["cx_lag"].to_numpy() / 10, noise)
-
-
 def _naive_cross_section(data: pd.DataFrame) -> float:
     """Slope of log outcome on the measure/10 across locations, removing only period means (the raw correlation)."""
     y = data["log_y"] - data.groupby("period")["log_y"].transform("mean")
     x = (data["cx_lag"] - data.groupby("period")["cx_lag"].transform("mean")) / 10
     return float((x * y).sum() / (x * x).sum())
-
-
-def _bootstrap_locations(data: pd.DataFrame, statistic, n_boot: int, seed: int) -> np.ndarray:
-    """`statistic` on `n_boot` resamples of whole locations (a resampled location gets a new id)."""
-    rng = np.random.default_rng(seed)
-    ids = data["location_id"].unique()
-    rows = data.groupby("location_id").indices
-    out = np.full(n_boot, np.nan)
-    for b in range(n_boot):  # each replicate re-fits the whole panel: a loop over replicates, not over rows
-        pick = rng.choice(ids, size=len(ids), replace=True)
-        index = np.concatenate([rows[i] for i in pick])
-        copy = np.repeat(np.arange(len(pick)), [len(rows[i]) for i in pick])
-        sample = data.iloc[index].assign(location_id=copy)
-        out[b] = statistic(sample)
-    return out
 
 
 def ex_effect(dataset_or_panel, period: str = "Q", level: float = 0.95, n_boot: int = 9999, seed: int = 0,

@@ -29,12 +29,14 @@ class WhatIf:
 
     def __str__(self) -> str:
         t = self.total
+        revenue = ("revenue not projected (no revenue effect)" if np.isnan(t["revenue_gain"]) else
+                   f"projected extra revenue {t['revenue_gain']:+,.0f} per period ({self.level:.0%} CI "
+                   f"{t['revenue_gain_ci_low']:+,.0f} to {t['revenue_gain_ci_high']:+,.0f})")
+        retained = ("retention not projected (no retention gap)" if np.isnan(t["retained_gain"]) else
+                    f"{t['retained_gain']:+,.0f} more customers retained per period ({t['retained_gain_ci_low']:+,.0f} "
+                    f"to {t['retained_gain_ci_high']:+,.0f})")
         return (f"{self.scenario}: {t['locations_changed']} locations gain on average {t['mean_gain']:.1f} "
-                f"{get(self.measure).unit}; "
-                f"projected extra revenue {t['revenue_gain']:+,.0f} per period ({self.level:.0%} CI "
-                f"{t['revenue_gain_ci_low']:+,.0f} to {t['revenue_gain_ci_high']:+,.0f}) and "
-                f"{t['retained_gain']:+,.0f} more customers retained ({t['retained_gain_ci_low']:+,.0f} to "
-                f"{t['retained_gain_ci_high']:+,.0f}). {self.assumptions}")
+                f"{get(self.measure).unit}; {revenue} and {retained}. {self.assumptions}")
 
 
 def _largest_gain_first(table: pd.DataFrame) -> pd.DataFrame:
@@ -45,17 +47,18 @@ def _largest_gain_first(table: pd.DataFrame) -> pd.DataFrame:
     return ordered.drop(columns=["_gain", "_revenue"]).reset_index(drop=True)
 
 
-def what_if(dataset, revenue: Effect, retention: Effect, scenario="median", period: str = "Q",
+def what_if(dataset, revenue: Effect | None, retention: Effect | None, scenario="median", period: str = "Q",
             recent_periods: int = 4, n_draws: int = 2000, seed: int = 0, level: float = 0.95) -> WhatIf:
     """Project revenue and retained customers if the locations' CX measure moved as in `scenario`.
 
-    The measure is the one the revenue effect was estimated on (NPS, CSAT or CES, in points).
+    The measure is the one the effects were estimated on (NPS, CSAT or CES, in points). Either effect
+    may be None (not estimated): that half of the projection is then nan, the other still stands.
     `scenario` is 'median' (every location below the brand median rises to it), a number (every
     location gains that many points, capped at the top of the scale) or a dict {location_id:
     target}. The current value is each location's shrunk estimate (small locations are not taken at
     face value). Per location and period, extra revenue = revenue x (exp(slope x gain / 10) - 1)
-    with the revenue effect's bootstrap draws; extra retained customers = new customers x gain x
-    shift x retention gap, where shift is the share of customers who move from the bottom to the
+    with draws of the revenue slope from its confidence distribution; extra retained customers =
+    new customers x gain x shift x retention gap, where shift is the share of customers who move from the bottom to the
     top group per point (1/200 for NPS, 1/100 for a top-box share), with the gap drawn from its
     normal sampling distribution. Baselines are the averages of the last
     `recent_periods` periods. Intervals are percentiles of the draws, so they carry the
@@ -65,7 +68,9 @@ def what_if(dataset, revenue: Effect, retention: Effect, scenario="median", peri
     from cxresearch.measures.retention import first_purchases
     from cxresearch.measures.revenue import revenue_summary
 
-    measure = get(revenue.extra.get("measure", "nps"))
+    if revenue is None and retention is None:
+        raise ValueError("a what-if needs the revenue effect, the retention gap or both")
+    measure = get((revenue if revenue is not None else retention).extra.get("measure", "nps"))
     current = compare.shrink(compare.location_estimates(dataset, measure))[["location_id", "shrunk", "n"]]
     target = _scenario_targets(current, scenario, measure)
     money = revenue_summary(dataset, by="location_id", period=period)
@@ -79,29 +84,26 @@ def what_if(dataset, revenue: Effect, retention: Effect, scenario="median", peri
     table["new_customers"] = table["location_id"].map(newcomers).fillna(0.0)
     table["gain"] = (table["target"] - table["shrunk"]).clip(lower=0)
     rng = np.random.default_rng(seed)
-    slopes = revenue.extra.get("log_slope_draws")
-    slopes = slopes[np.isfinite(slopes)] if slopes is not None else np.array([])
-    if len(slopes) < 10:
-        raise ValueError("the revenue effect carries too few bootstrap draws to project with an interval")
-    slopes = rng.choice(slopes, n_draws)
-    gaps = rng.normal(retention.estimate, retention.se, n_draws) / 100
-    gain, shift = table["gain"].to_numpy(), measure.shift_per_point
-    rev = table["revenue"].fillna(0).to_numpy()[:, None] * (np.exp(slopes[None, :] * gain[:, None] / 10) - 1)
-    ret = table["new_customers"].to_numpy()[:, None] * (gain[:, None] * shift) * gaps[None, :]
-    a = (1 - level) / 2
-    point_slope, point_gap = revenue.extra["log_slope"], retention.estimate / 100
-    table["revenue_gain"] = table["revenue"].fillna(0) * (np.exp(point_slope * gain / 10) - 1)
-    table["revenue_gain_ci_low"], table["revenue_gain_ci_high"] = np.quantile(rev, [a, 1 - a], axis=1)
-    table["retained_gain"] = table["new_customers"] * gain * shift * point_gap
-    table["retained_gain_ci_low"], table["retained_gain_ci_high"] = np.quantile(ret, [a, 1 - a], axis=1)
+    gain, a = table["gain"].to_numpy(), (1 - level) / 2
+    rev = _revenue_draws(table, revenue, rng, n_draws)
+    ret = _retained_draws(table, retention, measure, rng, n_draws)
+    if revenue is not None:
+        point_slope = revenue.extra["log_slope"]
+        table["revenue_gain"] = table["revenue"].fillna(0) * (np.exp(point_slope * gain / 10) - 1)
+    else:
+        table["revenue_gain"] = np.nan
+    table["revenue_gain_ci_low"], table["revenue_gain_ci_high"] = _quantiles(rev, a)
+    table["retained_gain"] = (table["new_customers"] * gain * measure.shift_per_point * retention.estimate / 100
+                              if retention is not None else np.nan)
+    table["retained_gain_ci_low"], table["retained_gain_ci_high"] = _quantiles(ret, a)
     total_rev, total_ret = rev.sum(axis=0), ret.sum(axis=0)
     changed = gain > 0
     total = {"locations_changed": int(changed.sum()), "mean_gain": float(gain[changed].mean()) if changed.any() else 0.0,
-             "revenue_gain": float(table["revenue_gain"].sum()),
+             "revenue_gain": float(table["revenue_gain"].sum()) if revenue is not None else np.nan,
              "revenue_gain_ci_low": float(np.quantile(total_rev, a)),
              "revenue_gain_ci_high": float(np.quantile(total_rev, 1 - a)),
              "revenue_base": float(table["revenue"].sum()),
-             "retained_gain": float(table["retained_gain"].sum()),
+             "retained_gain": float(table["retained_gain"].sum()) if retention is not None else np.nan,
              "retained_gain_ci_low": float(np.quantile(total_ret, a)),
              "retained_gain_ci_high": float(np.quantile(total_ret, 1 - a))}
     label = measure.label
@@ -116,6 +118,34 @@ def what_if(dataset, revenue: Effect, retention: Effect, scenario="median", peri
         title = f"Every location +{scenario:g} {measure.unit}"
     return WhatIf(scenario=title, locations=_largest_gain_first(table),
                   total=total, assumptions=assumptions, level=level, measure=measure.name)
+
+
+def _revenue_draws(table: pd.DataFrame, revenue: Effect | None, rng, n_draws: int) -> np.ndarray:
+    """Extra revenue per location (rows) for draws of the revenue slope (columns); nan without the effect."""
+    if revenue is None:
+        return np.full((len(table), n_draws), np.nan)
+    slopes = revenue.extra.get("log_slope_draws")
+    slopes = slopes[np.isfinite(slopes)] if slopes is not None else np.array([])
+    if len(slopes) < 10:
+        raise ValueError("the revenue effect carries too few draws of its slope to project with an interval")
+    slopes = rng.choice(slopes, n_draws)
+    gain = table["gain"].to_numpy()
+    return table["revenue"].fillna(0).to_numpy()[:, None] * (np.exp(slopes[None, :] * gain[:, None] / 10) - 1)
+
+
+def _retained_draws(table: pd.DataFrame, retention: Effect | None, measure, rng, n_draws: int) -> np.ndarray:
+    """Extra retained customers per location (rows) for draws of the retention gap (columns); nan without it."""
+    if retention is None:
+        return np.full((len(table), n_draws), np.nan)
+    gaps = rng.normal(retention.estimate, retention.se, n_draws) / 100
+    moved = table["new_customers"].to_numpy() * table["gain"].to_numpy() * measure.shift_per_point
+    return moved[:, None] * gaps[None, :]
+
+
+def _quantiles(draws: np.ndarray, a: float) -> tuple[np.ndarray, np.ndarray]:
+    if np.isnan(draws).all():
+        return np.full(len(draws), np.nan), np.full(len(draws), np.nan)
+    return np.quantile(draws, a, axis=1), np.quantile(draws, 1 - a, axis=1)
 
 
 def _scenario_targets(current: pd.DataFrame, scenario, measure) -> np.ndarray:

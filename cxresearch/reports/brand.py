@@ -129,7 +129,7 @@ def _compute(dataset, settings) -> BrandResults:
         lambda: models.retention_effect(customers, by="region", measure=chosen)))
     revenue_fit = attempt("revenue", lambda: models.revenue_effect(dataset, period=period, seed=seed, measure=chosen))
     what_if = None
-    if revenue_fit is not None and retention_fit is not None:
+    if revenue_fit is not None or retention_fit is not None:  # either half of the projection stands alone
         what_if = attempt("what_if", lambda: models.what_if(dataset, revenue_fit, retention_fit, period=period,
                                                             seed=seed))
     return BrandResults(
