@@ -105,7 +105,7 @@ def test_index_and_report_render_with_working_links_and_charts(browser, publishe
     assert all(drawn)
     assert all(c.get_attribute("alt").startswith("Chart: ") for c in charts)  # the chart's own title
     text = browser.find_element(By.TAG_NAME, "body").text
-    assert "95% CI" in text and "import " not in text and "brand_results" not in text
+    assert "95% range" in text and "import " not in text and "brand_results" not in text
     browser.get(page(published, "10_location_deep_dive-L0001"))
     assert browser.title.startswith("Location deep dive — West Outlet 1")
 

@@ -65,8 +65,22 @@ def test_attribute_gaps_compare_a_location_with_the_brand(tiny):
     assert staff[["here", "n"]].tolist() == [3.5, 2] and staff["gap"] == pytest.approx(3.5 - 8 / 3)
     half = 12.7062047 * np.sqrt(4.5 / 2)
     assert (staff["low"], staff["high"]) == pytest.approx((3.5 - half, 3.5 + half))
+    assert gaps["verdict"].tolist() == ["within", "within"]  # two ratings each: nothing beyond chance
     elsewhere = cx.scorecard.attribute_gaps(responses, "L3")  # no ratings there: no number, n = 0
     assert elsewhere["n"].tolist() == [0, 0] and elsewhere["here"].isna().all()
+    assert elsewhere["verdict"].tolist() == ["too few", "too few"]
+
+
+def test_attribute_gaps_call_a_weakness_only_beyond_chance():
+    """Worked: 100 ratings of 2 and 4 here (mean 3, sd about 1.005) against a brand whose mean is
+    raised by 400 ratings of 5 elsewhere: the gap is far beyond a Bonferroni-widened interval."""
+    here = pd.DataFrame({"location_id": "A", "attr_speed": [2, 4] * 50, "attr_staff": [4] * 100})
+    there = pd.DataFrame({"location_id": "B", "attr_speed": [5] * 400, "attr_staff": [4] * 400})
+    gaps = cx.scorecard.attribute_gaps(pd.concat([here, there], ignore_index=True), "A").set_index("attribute")
+    assert gaps.loc["speed", "brand"] == pytest.approx((300 + 2000) / 500)
+    assert gaps.loc["speed", "verdict"] == "below"
+    # staff: every rating 4, no spread at all (a zero-width interval) and level with the brand
+    assert gaps.loc["staff", "verdict"] == "within"
 
 
 def test_redact_removes_e_mail_addresses_and_phone_numbers():
@@ -109,3 +123,31 @@ def test_esc_makes_a_hostile_name_plain_text_in_markdown():
     assert "<img" not in rendered and "<em>" not in rendered and "<a " not in rendered
     assert "Harbour &lt;img src=x onerror=alert(1)&gt;" in rendered and "*_shop_*" in rendered
     assert prose.esc(None) == "—" and prose.esc("a\nb") == "a b"
+
+
+def test_table_escapes_cells_captions_and_keeps_only_trusted_markup():
+    frame = pd.DataFrame({"name": ["<b>Harbour</b>"], "location_id": ['L"1'], "open": [True], "score": [np.nan]})
+    frame["place"] = [prose.location_link(n, i) for n, i in zip(frame["name"], frame["location_id"])]
+    html = prose.table(frame, {"place": ("Location", "{}"), "name": ("Raw name", "{}"), "open": ("Open", "{}"),
+                               "score": ("Score", "{:.1f}")}, caption="Shops <script>", html_columns=("place",)).data
+    assert '<a class="cx-location" href="#location-L&quot;1">&lt;b&gt;Harbour&lt;/b&gt;</a>' in html
+    assert "<td>&lt;b&gt;Harbour&lt;/b&gt;</td>" in html  # the same string in a plain column: escaped
+    assert "<caption>Shops &lt;script&gt;</caption>" in html and "<b>" not in html
+    assert "<td>Yes</td>" in html and "<td>—</td>" in html  # True and a missing value, in words
+
+
+def test_labels_money_and_people_read_as_words():
+    assert prose.label("in_store") == "In store" and prose.label("mall") == "Mall" and prose.label(None) == "—"
+    assert prose.label("anchor_channel") == "Channel of the first purchase" and prose.label("<x>") == "&lt;x&gt;"
+    assert prose.money(1954.4, "R$", "Q", signed=True) == "+R$ 1,954 per quarter"
+    assert prose.money(-120, "€", "M", signed=True) == "-€120 per month"
+    assert prose.money(5, "") == "5" and prose.money(float("nan"), "€", "Q") == "—"
+    assert prose.per_thousand(0.5, 250) == 2.0 and np.isnan(prose.per_thousand(1, 0))
+
+
+def test_how_to_read_and_method_notes_are_plain_and_escaped():
+    box = prose.how_to_read(cx.measures.measure.get("csat")).data
+    assert box.startswith("> **How to read this report.**") and "95% range" in box and "satisf" in box.lower()
+    note = prose.method_note("Binomial GLM <logit>", "", title="How this was estimated").data
+    assert note == ('<details class="cx-method"><summary>How this was estimated</summary>'
+                    "<p>Binomial GLM &lt;logit&gt;</p></details>")

@@ -137,10 +137,10 @@ def test_chart_alt_is_the_figures_titles():
     fig.suptitle("Retention")
     left.set_title("By  region")
     right.set_title("By format")
-    assert publish.chart_alt(fig) == "Chart: Retention; By region; By format"
+    assert publish.chart_alt(fig) == "Chart: Retention; By region; By format."
     bare, ax = plt.subplots()
     ax.set(xlabel="quarter", ylabel="NPS")
-    assert publish.chart_alt(bare) == "Chart: NPS by quarter"
+    assert publish.chart_alt(bare) == "Chart: NPS by quarter."
     assert publish.chart_alt(plt.figure()) is None and publish.chart_alt("not a figure") is None
     plt.close("all")
 
@@ -243,3 +243,32 @@ def test_the_index_shows_the_range_the_verdict_rests_on():
     places = publish.location_summaries(card, MEASURES["nps"])
     assert places["L0004"]["interval"] == "-5 to +29" and places["L0002"]["interval"] == "+32 to +66"
     assert publish.location_summaries(SCORECARD, MEASURES["nps"])["L0004"]["interval"] == "+1 to +22"  # no ranges: 95%
+
+
+def test_location_names_link_to_their_deep_dive_or_stay_plain_text(tmp_path):
+    from cxresearch.reports import prose
+
+    page = tmp_path / "00_executive_summary.html"
+    page.write_text("<p>" + prose.location_link("Harbour <1>", "L1") + " and " + prose.location_link("Quiet", "L2")
+                    + "</p>", encoding="utf-8")
+    assert publish.link_locations(tmp_path, {"L1": "10_location_deep_dive-L1.html"}) == 1
+    assert page.read_text(encoding="utf-8") == ('<p><a class="cx-location" href="10_location_deep_dive-L1.html">'
+                                                "Harbour &lt;1&gt;</a> and Quiet</p>")
+
+
+def test_a_chart_states_its_finding_in_its_alt_text():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cxresearch.reports import plots
+
+    summary = pd.DataFrame({"region": ["North", "South_East"], "csat": [70.0, 82.0], "csat_ci_low": [65.0, 78.0],
+                            "csat_ci_high": [75.0, 86.0], "csat_n": [120, 300]})
+    ax = plots.by_group(summary, "region", "csat", brand_value=78.0)
+    assert publish.chart_alt(ax.figure) == ("Chart: CSAT by region. CSAT by region: highest South East (82%, n=300), "
+                                            "lowest North (70%, n=120).")
+    low, high = ax.get_xlim()
+    assert 55 <= low < 65 and 86 < high <= 100  # fits the data (and the scale), not 0-100
+    plt.close("all")

@@ -84,7 +84,7 @@ def test_index_links_every_report_and_no_html_shows_code(finished_run):
         assert "jp-InputArea-editor" not in text and "hl-ipython3" not in text  # no code cell input rendered
         assert "brand_results(" not in text and "import cxresearch" not in text
     summary = (run / "html" / "00_executive_summary.html").read_text()
-    assert "95% CI" in summary and "Recommended actions" in summary
+    assert "95% range" in summary and "Recommended actions" in summary
 
 
 def test_pages_share_one_stylesheet_and_fetch_nothing(finished_run):

@@ -109,8 +109,8 @@ def maturity_levels(scorecard: pd.DataFrame, min_n: int = mx.DEFAULT_MIN_N, ces_
     n = scorecard["responses"]
     easy = (f"reach {min_n} responses and {ces_easy:.0%} easy (CES 5-7)" if measured["ces"] else
             "measure customer effort (CES is not collected, so ease cannot be shown)")
-    satisfied = (f"feedback from {min_channels}+ channels and CSAT top-2-box {csat_good:.0%}+" if measured["csat"] else
-                 "measure satisfaction (CSAT is not collected, so it cannot be shown)")
+    satisfied = (f"feedback from {min_channels}+ channels and {csat_good:.0%}+ of customers satisfied (4-5 of 5)"
+                 if measured["csat"] else "measure satisfaction (CSAT is not collected, so it cannot be shown)")
     gates = [
         ("hear customers: collect feedback", n > 0),
         (easy, (n >= min_n) & (scorecard["ces_easy_share"] >= ces_easy) if measured["ces"] else pd.Series(False, n.index)),

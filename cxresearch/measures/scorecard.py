@@ -125,16 +125,28 @@ def _latest_trend(dataset, measure, period, min_n, level) -> pd.DataFrame:
                          "improving": trend["significant"] & (trend["change"] > 0)})
 
 
-def attribute_gaps(responses: pd.DataFrame, location_id: str) -> pd.DataFrame:
+def attribute_gaps(responses: pd.DataFrame, location_id: str, level: float = 0.95) -> pd.DataFrame:
     """One location's attribute ratings (attr_*, 1-5) against the brand's: per attribute its mean here
-    with a t interval and n, the brand's mean and the gap, weakest first."""
+    with a t interval and n, the brand's mean and the gap, weakest first.
+
+    `verdict` says whether the location is 'below' or 'above' the brand on that attribute beyond
+    chance, or 'within': its t interval, widened (Bonferroni) for the number of attributes compared at
+    once, lies wholly on one side of the brand's mean. So a page names a weakest attribute only when
+    it really is weaker here, not merely the lowest of a few numbers that differ by noise.
+    """
     mine = responses[responses["location_id"] == location_id]
+    attributes = [c for c in responses.columns if c.startswith(ATTRIBUTE_PREFIX)]
+    wide = 1 - (1 - level) / max(len(attributes), 1)
     rows = []
-    for attribute in [c for c in responses.columns if c.startswith(ATTRIBUTE_PREFIX)]:
+    for attribute in attributes:
         values = mine[attribute]
-        here = mx.mean_from_moments([values.sum()], [(values.astype(float) ** 2).sum()], [values.notna().sum()]).iloc[0]
+        moments = ([values.sum()], [(values.astype(float) ** 2).sum()], [values.notna().sum()])
+        here, widened = mx.mean_from_moments(*moments, level=level).iloc[0], mx.mean_from_moments(*moments, level=wide).iloc[0]
+        brand = responses[attribute].astype(float).mean()
+        verdict = ("below" if widened["ci_high"] < brand else "above" if widened["ci_low"] > brand else "within")
         rows.append({"attribute": attribute.removeprefix(ATTRIBUTE_PREFIX), "here": here["mean"], "low": here["ci_low"],
-                     "high": here["ci_high"], "n": here["n"], "brand": responses[attribute].astype(float).mean()})
-    columns = ["attribute", "here", "low", "high", "n", "brand"]
+                     "high": here["ci_high"], "n": here["n"], "brand": brand,
+                     "verdict": verdict if pd.notna(here["mean"]) else "too few"})
+    columns = ["attribute", "here", "low", "high", "n", "brand", "verdict"]
     gaps = pd.DataFrame(rows, columns=columns)
     return gaps.assign(gap=gaps["here"] - gaps["brand"]).sort_values("gap")

@@ -14,17 +14,46 @@ import seaborn as sns
 from cxresearch.measures import compare
 from cxresearch.measures.measure import get
 
-__all__ = ["by_location", "cohort_heatmap", "coverage_heatmap", "drivers_chart", "estimates_compared", "funnel_plot",
-           "metric_over_time", "nps_by_location", "retention_by_group", "set_style", "stage_funnel"]
+__all__ = ["among_peers", "by_group", "by_location", "cohort_heatmap", "coverage_heatmap", "describe", "drivers_chart",
+           "estimates_compared", "funnel_plot", "metric_over_time", "nps_by_location", "retention_by_group", "set_style",
+           "stage_funnel"]
 
 FLAG_COLOURS = {"above": "#1b7837", "within": "#8c8c8c", "below": "#c51b7d"}
 BRAND = "#2b5d8a"
+MIN_FONT = 11  # no text on a chart smaller than this (points at the house figure size)
 
 
 def set_style() -> None:
     """The house style: clean white grid, readable fonts, a fixed figure size and resolution."""
     sns.set_theme(style="whitegrid", context="notebook", rc={"figure.figsize": (9, 4.5), "figure.dpi": 100,
-                                                               "axes.titleweight": "bold", "axes.titlesize": 13})
+                                                               "axes.titleweight": "bold", "axes.titlesize": 13,
+                                                               "axes.labelsize": 12, "xtick.labelsize": MIN_FONT,
+                                                               "ytick.labelsize": MIN_FONT, "legend.fontsize": MIN_FONT})
+
+
+def describe(ax, finding: str):
+    """Store the chart's finding in words on `ax` (``ax.cx_finding``): the published page's alt text
+    states it after the title (`publish.chart_alt`), so a reader who cannot see the chart gets its point."""
+    ax.cx_finding = finding
+    return ax
+
+
+def _fit(ax, values, measure, axis: str = "y", least: float = 0.2) -> None:
+    """An axis range that fits the data (not the whole scale), at least `least` of the measure's scale
+    wide so that small moves do not look dramatic, and never past the scale's ends."""
+    values = pd.Series(np.asarray(values, dtype=float)).dropna()
+    if values.empty:
+        return
+    low_bound, high_bound = measure.bounds
+    low, high = float(values.min()), float(values.max())
+    pad = max((high - low) * 0.08, 1e-9)
+    low, high = low - pad, high + pad
+    span = least * (high_bound - low_bound)
+    if high - low < span:
+        middle = (high + low) / 2
+        low, high = middle - span / 2, middle + span / 2
+    low, high = max(low, low_bound), min(high, high_bound)
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(low, high)
 
 
 def _axes(ax, height: float | None = None):
@@ -46,7 +75,7 @@ def by_location(scorecard: pd.DataFrame, top: int | None = None, ax=None, measur
     data = scorecard[scorecard["funnel_flag"] != "too few"].dropna(subset=["value"]).sort_values("value")
     if top is not None:
         data = data.tail(top)
-    ax = _axes(ax, height=max(3, 0.18 * len(data) + 1))
+    ax = _axes(ax, height=max(3, 0.26 * len(data) + 1.2))
     y = np.arange(len(data))
     colours = data["funnel_flag"].map(FLAG_COLOURS).fillna("#8c8c8c")
     ax.hlines(y, data["verdict_ci_low"], data["verdict_ci_high"], color=colours, linewidth=2)
@@ -54,10 +83,18 @@ def by_location(scorecard: pd.DataFrame, top: int | None = None, ax=None, measur
     if len(data):
         ax.axvline(data["brand_value"].iloc[0], color=BRAND, linestyle="--", linewidth=1, label=f"brand {m.label}")
         ax.legend(loc="lower right")
-    ax.set_yticks(y, data["name"].fillna(data["location_id"]), fontsize=7)
-    level = f"{data['verdict_level'].iloc[0]:.1%}" if len(data) else "95%"
+    ax.set_yticks(y, data["name"].fillna(data["location_id"]), fontsize=MIN_FONT - 1 if len(data) > 40 else MIN_FONT)
+    level = f"{data['verdict_level'].iloc[0]:.1%}".replace(".0%", "%") if len(data) else "95%"
+    above, below = int((data["funnel_flag"] == "above").sum()), int((data["funnel_flag"] == "below").sum())
+    colours_said = ", ".join(part for part, count in (("green above", above), ("pink below", below)) if count)
     ax.set(xlabel=f"{m.short()} with its {level} range (widened for the number of locations compared)", ylabel="",
-           title=f"{m.label} by location: green above, pink below the brand beyond chance")
+           title=f"{m.label} by location" + (f": {colours_said} the brand beyond chance" if colours_said else
+                                             ": none differs from the brand beyond chance"))
+    if len(data):
+        names = data["name"].fillna(data["location_id"]).astype(str)
+        describe(ax, f"{len(data)} locations compared with the brand's {m.format(data['brand_value'].iloc[0])}: "
+                     f"{above} above and {below} below it beyond chance. Highest {names.iloc[-1]} "
+                     f"({m.format(data['value'].iloc[-1])}), lowest {names.iloc[0]} ({m.format(data['value'].iloc[0])}).")
     return ax
 
 
@@ -66,9 +103,14 @@ def nps_by_location(scorecard: pd.DataFrame, top: int | None = None, ax=None):
     return by_location(scorecard, top, ax, "nps")
 
 
-def funnel_plot(scorecard: pd.DataFrame, ax=None, measure=None):
-    """Each location's raw value of the measure against its number of answers, inside 95% and 99.8%
-    funnel limits."""
+def funnel_plot(scorecard: pd.DataFrame, ax=None, measure=None, label_at_most: int = 8):
+    """Each location's value of the measure as answered against its number of answers, inside 95% and
+    99.8% funnel limits.
+
+    The limits allow for the normal spread between locations as well as survey noise, so they are wider
+    than the ranges on the scorecard: a point outside them is unusual even for a location of its size
+    (the second signal beside the verdicts). Points outside the 95% limits are coloured and the
+    `label_at_most` farthest are named."""
     m = _measure(scorecard, measure)
     ax = _axes(ax)
     data = scorecard.dropna(subset=["raw"])
@@ -80,23 +122,112 @@ def funnel_plot(scorecard: pd.DataFrame, ax=None, measure=None):
                 label=f"{'95%' if name == '95' else '99.8%'} limits")
         ax.plot(curve["n"], curve[f"upper_{name}"], style, color="#555555", linewidth=1)
     ax.axhline(first["funnel_brand_value"], color=BRAND, linewidth=1, label=f"brand {m.label}")
-    colours = data["funnel_flag"].map(FLAG_COLOURS).fillna("#8c8c8c")
+    signal = data["funnel_flag_95"] if "funnel_flag_95" in data else pd.Series("within", index=data.index)
+    colours = signal.map(FLAG_COLOURS).fillna("#8c8c8c")
     ax.scatter(data["value_n"], data["raw"], c=colours, s=22, zorder=3)
-    ax.set(xlabel="answers at the location", ylabel=f"{m.label} (raw)",
-           title="Funnel plot: how far each location is from the brand, for its number of answers")
+    outside = data[signal.isin(["above", "below"])]
+    farthest = outside.assign(_far=(outside["raw"] - first["funnel_brand_value"]).abs()).nlargest(label_at_most, "_far")
+    for i, row in enumerate(farthest.itertuples()):  # name the unusual locations, alternating sides
+        ax.annotate(str(row.name if isinstance(row.name, str) else row.location_id), (row.value_n, row.raw),
+                    xytext=(5, 4 if i % 2 == 0 else -12), textcoords="offset points", fontsize=MIN_FONT - 1,
+                    color=FLAG_COLOURS.get(getattr(row, "funnel_flag_95", "within"), "#1f2328"))
+    _fit(ax, pd.concat([data["raw"], pd.Series([first["funnel_brand_value"]])]), m, least=0.3)
+    ax.set(xlabel="answers at the location", ylabel=f"{m.label} (as answered)",
+           title="Unusual for their size: locations against the brand's funnel limits")
     ax.legend(loc="lower right")
+    beyond = int(((data["raw"] > data["upper_998"]) | (data["raw"] < data["lower_998"])).sum()) if "upper_998" in data else 0
+    named = ", ".join(str(n) for n in farthest["name"].fillna(farthest["location_id"]))
+    describe(ax, f"{len(data)} locations against funnel limits around the brand's {m.format(first['funnel_brand_value'])} "
+                 f"that allow for the normal spread between locations: {len(outside)} outside the 95% limits"
+                 + (f" ({named})" if named else "") + f", {beyond} outside the 99.8% limits.")
     return ax
 
 
-def metric_over_time(summary: pd.DataFrame, metric: str = "nps", label: str = "NPS", ax=None):
-    """A metric per period with its 95% interval as a band (suppressed periods are gaps)."""
+def metric_over_time(summary: pd.DataFrame, metric: str = "nps", label: str = "NPS", ax=None, brand=None,
+                     name: str = "Brand", measure=None):
+    """A metric per period with its 95% interval as a band (suppressed periods are gaps).
+
+    `brand` (the brand's own per-period summary) adds the brand's line for comparison, so a
+    location's trend is read against the brand's. With `measure` the y-axis fits the data but spans
+    at least a fifth of the measure's scale, so that small moves do not look dramatic.
+    """
     ax = _axes(ax)
     x = summary["period"].astype(str)
     ax.fill_between(x, summary[f"{metric}_ci_low"], summary[f"{metric}_ci_high"], color=BRAND, alpha=0.2,
-                    label="95% interval")
-    ax.plot(x, summary[metric], marker="o", color=BRAND, label=label)
-    ax.set(xlabel="period", ylabel=label, title=f"Brand {label} over time")
+                    label="95% range")
+    ax.plot(x, summary[metric], marker="o", color=BRAND, label=f"{name} {label}" if brand is not None else label)
+    shown = [summary[f"{metric}_ci_low"], summary[f"{metric}_ci_high"]]
+    if brand is not None:
+        line = brand[brand["period"].astype(str).isin(set(x))]
+        ax.plot(line["period"].astype(str), line[metric], linestyle="--", color="#555555", marker=".",
+                label=f"brand {label}")
+        shown.append(line[metric])
+    if measure is not None:
+        _fit(ax, pd.concat(shown), get(measure))
+    ax.set(xlabel="period", ylabel=label, title=f"{name} {label} over time")
     ax.legend(loc="best")
+    values = summary.dropna(subset=[metric])
+    if len(values):
+        fmt = get(measure).format if measure is not None else (lambda v: f"{v:.1f}")
+        first, last = values.iloc[0], values.iloc[-1]
+        describe(ax, f"{name} {label} was {fmt(first[metric])} in {first['period']} and {fmt(last[metric])} in "
+                     f"{last['period']} (95% range {fmt(last[f'{metric}_ci_low'])} to {fmt(last[f'{metric}_ci_high'])}).")
+    return ax
+
+
+def by_group(summary: pd.DataFrame, group: str, measure, ax=None, brand_value: float | None = None,
+             what: str = "region"):
+    """The measure per group (a region, a format, a channel) with its 95% interval, against the brand.
+
+    `summary` is `metrics.summarize_measure(responses, measure, by=group)`; suppressed groups are left out.
+    """
+    m = get(measure)
+    data = summary.dropna(subset=[m.name]).sort_values(m.name)
+    ax = _axes(ax, height=max(2.5, 0.45 * len(data) + 1.2))
+    labels = data[group].astype(str).str.replace("_", " ")
+    y = np.arange(len(data))
+    ax.hlines(y, data[f"{m.name}_ci_low"], data[f"{m.name}_ci_high"], color=BRAND, linewidth=3)
+    ax.scatter(data[m.name], y, color=BRAND, zorder=3, s=30)
+    if brand_value is not None and pd.notna(brand_value):
+        ax.axvline(brand_value, color="#555555", linestyle="--", linewidth=1, label=f"brand {m.label}")
+        ax.legend(loc="lower right")
+    ax.set_yticks(y, labels)
+    _fit(ax, pd.concat([data[f"{m.name}_ci_low"], data[f"{m.name}_ci_high"]]), m, axis="x")
+    ax.set(xlabel=f"{m.short()} with its 95% range", ylabel="", title=f"{m.label} by {what}")
+    if len(data):
+        describe(ax, f"{m.label} by {what}: highest {labels.iloc[-1]} ({m.format(data[m.name].iloc[-1])}, "
+                     f"n={int(data[f'{m.name}_n'].iloc[-1]):,}), lowest {labels.iloc[0]} "
+                     f"({m.format(data[m.name].iloc[0])}, n={int(data[f'{m.name}_n'].iloc[0]):,}).")
+    return ax
+
+
+def among_peers(scorecard: pd.DataFrame, location_id: str, ax=None, measure=None):
+    """One location among all compared locations: every location's value as a grey dot, this one
+    highlighted with the range its verdict rests on, and the brand line."""
+    m = _measure(scorecard, measure)
+    data = scorecard[scorecard["funnel_flag"] != "too few"].dropna(subset=["value"])
+    ax = _axes(ax, height=2.4)
+    jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(data))  # seeded: the same picture every run
+    ax.scatter(data["value"], jitter, color="#b0b0b0", s=18, label="other locations")
+    me = scorecard[scorecard["location_id"] == location_id]
+    name = str(me["name"].iloc[0]) if len(me) else str(location_id)
+    if len(data):
+        ax.axvline(data["brand_value"].iloc[0], color=BRAND, linestyle="--", linewidth=1, label=f"brand {m.label}")
+    if len(me) and pd.notna(me["value"].iloc[0]):
+        row = me.iloc[0]
+        colour = {"above": FLAG_COLOURS["above"], "below": FLAG_COLOURS["below"]}.get(row["funnel_flag"], "#1f2328")
+        if pd.notna(row.get("verdict_ci_low")):
+            ax.hlines(0, row["verdict_ci_low"], row["verdict_ci_high"], color=colour, linewidth=3)
+        ax.scatter([row["value"]], [0], color=colour, s=90, zorder=4, edgecolor="black", label=name)
+        higher = int((data["value"] > row["value"]).sum())
+        describe(ax, f"{name}: {m.format(row['value'])} among {len(data)} compared locations; {higher} score higher; "
+                     f"the brand is {m.format(row['brand_value'])}.")
+    _fit(ax, pd.concat([data["value"], me.get("verdict_ci_low", pd.Series(dtype=float)),
+                        me.get("verdict_ci_high", pd.Series(dtype=float))]), m, axis="x")
+    ax.set_yticks([])
+    ax.set_ylim(-0.6, 0.6)
+    ax.set(xlabel=f"{m.short()}", title=f"{name} among the brand's locations")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3, frameon=False)
     return ax
 
 
@@ -111,7 +242,9 @@ def retention_by_group(rates: pd.DataFrame, group: str = "cx_group", ax=None, me
     ax.errorbar(x, 100 * data["rate"], yerr=[100 * (data["rate"] - data["ci_low"]), 100 * (data["ci_high"] - data["rate"])],
                 fmt="none", color="black", capsize=6)
     ax.set(xlabel=f"{m.label} group at the first purchase", ylabel="% buying again within the horizon",
-           title=f"Retention by {m.label} group (95% intervals)")
+           title=f"Retention by {m.label} group (95% ranges)")
+    if len(data):
+        describe(ax, "; ".join(f"{g}: {100 * r:.1f}% bought again" for g, r in zip(x, data["rate"])) + ".")
     return ax
 
 
@@ -135,7 +268,10 @@ def drivers_chart(drivers: pd.DataFrame, ax=None, label: str = "NPS"):
     ax.errorbar(100 * data["importance"], labels, xerr=[100 * (data["importance"] - data["ci_low"]),
                                                          100 * (data["ci_high"] - data["importance"])],
                 fmt="none", color="black", capsize=4)
-    ax.set(xlabel=f"% of the explained variation in {label}", ylabel="", title=f"What drives {label} (95% intervals)")
+    ax.set(xlabel=f"% of the explained variation in {label}", ylabel="", title=f"What drives {label} (95% ranges)")
+    if len(data):
+        describe(ax, f"Strongest driver of {label}: {labels.iloc[-1]} ({100 * data['importance'].iloc[-1]:.0f}% of the "
+                     f"explained variation); weakest: {labels.iloc[0]} ({100 * data['importance'].iloc[0]:.0f}%).")
     return ax
 
 

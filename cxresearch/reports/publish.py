@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["ANALYST", "PAGES", "STYLESHEET", "TEMPLATE", "Page", "chart_alt", "describe_charts", "index_html",
-           "kernel_arguments", "location_summaries", "render_page", "write_stylesheet"]
+           "kernel_arguments", "link_locations", "location_summaries", "render_page", "write_stylesheet"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "cxreport"  # templates/cxreport: index.html.j2 (the page), conf.json, report.css
@@ -134,6 +134,43 @@ def render_page(notebook, target, subtitle: bool = False, index: str = "../index
         write_stylesheet(target.parent)
     target.write_text(str(soup), encoding="utf-8")
     return Page(target, title)
+
+
+LOCATION_LINK = re.compile(r'<a class="cx-location" href="#location-([^"]*)">(.*?)</a>', re.S)
+
+
+def link_locations(folder, pages: dict[str, str]) -> int:
+    """Point every location name a report links (`prose.location_link`) at that location's page.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The run's folder of pages (`PAGES`).
+    pages : dict
+        location_id -> the file name of its deep dive in that folder. A location without one (too
+        few responses, not fanned out) keeps its name as plain text: a page never links nowhere.
+
+    Returns
+    -------
+    int
+        How many links now point at a page.
+    """
+    targets = {html.escape(str(k), quote=True): html.escape(str(v), quote=True) for k, v in pages.items()}
+    linked = 0
+
+    def replace(match) -> str:
+        nonlocal linked
+        target = targets.get(match.group(1))
+        if target is None:
+            return match.group(2)
+        linked += 1
+        return f'<a class="cx-location" href="{target}">{match.group(2)}</a>'
+
+    for page in sorted(Path(folder).glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        if 'class="cx-location"' in text:
+            page.write_text(LOCATION_LINK.sub(replace, text), encoding="utf-8")
+    return linked
 
 
 def _text(tag) -> str:
@@ -296,7 +333,8 @@ def describe_charts() -> bool:
 
 
 def chart_alt(figure) -> str | None:
-    """Alt text for a matplotlib figure: its suptitle and axes titles, else its axes' labels.
+    """Alt text for a matplotlib figure: its suptitle and axes titles, else its axes' labels, then the
+    finding each chart states (`plots.describe` stores it on the axes as ``cx_finding``).
 
     Parameters
     ----------
@@ -329,7 +367,10 @@ def chart_alt(figure) -> str | None:
             y, x = ax.get_ylabel().strip(), ax.get_xlabel().strip()
             if x or y:
                 add(f"{y} by {x}" if x and y else x or y)
-    return f"Chart: {'; '.join(titles)}" if titles else None
+    findings = [" ".join(str(ax.cx_finding).split()) for ax in axes if getattr(ax, "cx_finding", None)]
+    if not titles and not findings:
+        return None
+    return f"Chart: {'; '.join(titles)}." + "".join(f" {text}" for text in findings) if titles else " ".join(findings)
 
 
 # --- the index ----------------------------------------------------------------------------------------

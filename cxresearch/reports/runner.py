@@ -374,12 +374,19 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
             job.parameters["cache_dir"] = "<run>/_cache"  # removed after the run; the manifest should not name it
     manifest = _manifest(run_id, config, data, jobs, time.perf_counter() - started, retry_failed)
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    publish.link_locations(staging / publish.PAGES, _deep_dive_pages(jobs))
     (staging / "index.html").write_text(_index_html(manifest, places, label), encoding="utf-8")
     shutil.rmtree(staging / "_cache", ignore_errors=True)
     final = out / run_id
     os.rename(staging, final)  # atomic publish
     guard.point_latest(out, run_id)
     return RunResult(run_id, final, jobs)
+
+
+def _deep_dive_pages(jobs: list[Job]) -> dict[str, str]:
+    """location_id -> the file name of its fan-out page, for the links between reports."""
+    return {str(job.parameters["location_id"]): Path(job.html).name for job in jobs
+            if job.group != "topic" and job.html and "location_id" in job.parameters}
 
 
 def _places(results, dataset) -> tuple[dict, str]:
