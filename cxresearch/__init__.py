@@ -15,22 +15,40 @@ prose, plots, the runner) and `synth` (a synthetic brand with a published truth)
 
 from importlib.metadata import PackageNotFoundError, version
 
-from cxresearch import engine, io, measures, models, schema, synth
-from cxresearch.engine import Source, as_source, connect, load_dataset, read_qualtrics
-from cxresearch.io import CXDataset, IngestError, MappingError, importers
-from cxresearch.measures import compare, journey, metrics, retention, revenue, scorecard
-from cxresearch.measures.metrics import ces, csat, nps, proportion, summarize, trend
-
-LAZY = {"reports": "cxresearch.reports", "plots": "cxresearch.reports.plots"}  # matplotlib, nbconvert: on first use
+# Everything is imported on first use (PEP 562), so `import cxresearch` costs almost nothing: a report
+# that only reads a run's results never loads the engines (Ibis, DuckDB), statsmodels or scipy, and
+# the command line starts quickly. `cx.connect` imports the engine the first time it is used.
+SUBMODULES = {"engine": "cxresearch.engine", "io": "cxresearch.io", "measures": "cxresearch.measures",
+              "models": "cxresearch.models", "schema": "cxresearch.schema", "synth": "cxresearch.synth",
+              "importers": "cxresearch.io.importers", "compare": "cxresearch.measures.compare",
+              "journey": "cxresearch.measures.journey", "metrics": "cxresearch.measures.metrics",
+              "retention": "cxresearch.measures.retention", "revenue": "cxresearch.measures.revenue",
+              "scorecard": "cxresearch.measures.scorecard", "reports": "cxresearch.reports",
+              "plots": "cxresearch.reports.plots"}
+NAMES = {"Source": "cxresearch.engine", "as_source": "cxresearch.engine", "connect": "cxresearch.engine",
+         "load_dataset": "cxresearch.engine", "read_qualtrics": "cxresearch.engine", "CXDataset": "cxresearch.io",
+         "IngestError": "cxresearch.io", "MappingError": "cxresearch.io", "ces": "cxresearch.measures.metrics",
+         "csat": "cxresearch.measures.metrics", "nps": "cxresearch.measures.metrics",
+         "proportion": "cxresearch.measures.metrics", "summarize": "cxresearch.measures.metrics",
+         "trend": "cxresearch.measures.metrics"}
 
 
 def __getattr__(name):
-    """Import the report modules on first use, so `import cxresearch` stays quick for the command line."""
-    if name in LAZY:
-        import importlib
+    """Import a subpackage, module or function of the package on first use."""
+    import importlib
 
-        return importlib.import_module(LAZY[name])
-    raise AttributeError(f"module 'cxresearch' has no attribute {name!r}")
+    if name in SUBMODULES:
+        value = importlib.import_module(SUBMODULES[name])
+    elif name in NAMES:
+        value = getattr(importlib.import_module(NAMES[name]), name)
+    else:
+        raise AttributeError(f"module 'cxresearch' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(SUBMODULES) | set(NAMES))
 
 
 try:
@@ -40,5 +58,5 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = ["CXDataset", "IngestError", "MappingError", "Source", "as_source", "ces", "compare", "connect", "csat",
            "engine", "importers", "io", "journey", "load_dataset", "measures", "metrics", "models", "nps", "proportion",
-           "read_qualtrics", "retention", "revenue", "schema", "scorecard", "summarize", "synth", "trend",
+           "read_qualtrics", "reports", "retention", "revenue", "schema", "scorecard", "summarize", "synth", "trend",
            "__version__"]

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny valid brand written as CSV, which tests then dirty one cell at a time."""
+"""Shared fixtures: a tiny valid brand written as CSV, which tests then dirty one cell at a time; and one
+published run of the report suite on the sample that the reporting and browser tests both read."""
 
 from __future__ import annotations
 
@@ -13,6 +14,39 @@ settings.register_profile("cxresearch", derandomize=True, database=None)
 settings.load_profile("cxresearch")
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[1]
+FAILING = {"name": "99_failing", "notebook": str(FIXTURES / "failing.ipynb")}
+SCORECARD = {"name": "02_location_scorecard", "notebook": str(ROOT / "notebooks" / "02_location_scorecard.ipynb")}
+
+
+def write_config(folder: Path, extra_notebooks=(), parameters=None) -> Path:
+    """A run config on the sample: the executive summary, two deep dives and `extra_notebooks`."""
+    import yaml
+
+    config = {
+        "data": str(ROOT / "data" / "sample"), "out": str(folder / "reports"), "workers": 2,
+        "parameters": parameters or {"min_n": 30, "seed": 0},
+        "notebooks": [
+            {"name": "00_executive_summary", "notebook": str(ROOT / "notebooks" / "00_executive_summary.ipynb")},
+            {"name": "10_location_deep_dive", "notebook": str(ROOT / "notebooks" / "10_location_deep_dive.ipynb"),
+             "fan_out": {"parameter": "location_id", "locations": ["L0001", "L0002"]}},
+            *extra_notebooks]}
+    path = folder / "reports.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_suite(tmp_path_factory):
+    """One published run on the sample with a page of each kind: a topic report, the scorecard (a long
+    table), two location deep dives and a report that fails on purpose. A run costs about 20 s, so the
+    reporting and browser tests share it. Returns (exit code, the run's reports folder)."""
+    from cxresearch.cli import main
+
+    folder = tmp_path_factory.mktemp("run")
+    config = write_config(folder, [SCORECARD, FAILING])
+    code = main(["run", "--config", str(config), "--quiet"])
+    return code, folder / "reports"
 
 LOCATIONS = """location_id,name,region,format,opened_on,latitude,longitude
 L1,Market Street,North,street,2019-05-01,51.5,-0.12

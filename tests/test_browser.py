@@ -10,19 +10,19 @@ package of the dev extra; without it the accessibility test is skipped saying so
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-import yaml
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
                                 reason="headless Chromium not installed: apt-get install chromium chromium-driver")
 ROOT = Path(__file__).resolve().parents[1]
-FAILING = Path(__file__).parent / "fixtures" / "failing.ipynb"
 # every rule axe-core runs by default, named: WCAG 2.0-2.2 A and AA, and its best practices
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 
@@ -58,22 +58,12 @@ def browser(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory):
-    """A run with a page of each kind: a topic report, the scorecard (a long table), a location deep
-    dive and a report that fails."""
-    from cxresearch.reports import runner as reporting
-
-    folder = tmp_path_factory.mktemp("browser")
-    config = {"data": str(ROOT / "data" / "sample"), "out": str(folder / "reports"), "workers": 2,
-              "parameters": {"min_n": 30, "seed": 0},
-              "notebooks": [{"name": name, "notebook": str(ROOT / "notebooks" / f"{name}.ipynb")}
-                            for name in ("00_executive_summary", "02_location_scorecard")]
-              + [{"name": "10_location_deep_dive", "notebook": str(ROOT / "notebooks" / "10_location_deep_dive.ipynb"),
-                  "fan_out": {"parameter": "location_id", "locations": ["L0001"]}},
-                 {"name": "99_failing", "notebook": str(FAILING)}]}
-    path = folder / "reports.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return reporting.run(path, progress=False)
+def published(sample_suite):
+    """The shared run on the sample (conftest.sample_suite): a topic report, the scorecard (a long
+    table), location deep dives and a report that fails."""
+    _, out = sample_suite
+    folder = out / os.readlink(out / "latest")
+    return SimpleNamespace(folder=folder, index=folder / "index.html")
 
 
 def page(published, name: str) -> str:
@@ -87,7 +77,7 @@ def test_index_and_report_render_with_working_links_and_charts(browser, publishe
     assert "Customer-experience reports" in browser.find_element(By.TAG_NAME, "h1").text
     links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "main a")]
     reports = sorted({h for h in links if "/html/" in h})
-    assert len(reports) == 4
+    assert len(reports) == 5  # the summary, the scorecard, two deep dives and the failed report
     assert not [h for h in links if h.endswith((".ipynb", ".log"))]  # leadership's index: no notebooks or logs
     assert "West Outlet 1" in browser.find_element(By.TAG_NAME, "main").text  # a deep dive by its location's name
     for href in links:

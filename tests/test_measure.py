@@ -116,7 +116,9 @@ def test_any_failure_of_one_model_is_a_stated_reason_and_the_rest_still_run(monk
     monkeypatch.setattr(models, "revenue_effect", broken)
     results = brand_mod.brand_results(cx.load_dataset(SAMPLE), seed=0)
     assert results.revenue is None and "division by zero" in results.problems["revenue"]
-    assert results.retention is not None and results.what_if is None and results.drivers is not None
+    assert results.retention is not None and results.drivers is not None
+    # the what-if still projects retained customers; its revenue half is not projected, not made up
+    assert results.what_if.locations["revenue_gain"].isna().all() and results.what_if.total["retained_gain"] > 0
 
 
 def test_relative_weights_give_a_constant_predictor_no_weight():

@@ -197,7 +197,7 @@ def test_panel_models_need_locations_and_periods():
 
 
 def test_a_location_without_responses_is_left_out_not_a_crash():
-    dataset, _ = cx.synth.generate(12, 8000, seed=2)  # (at 3,000 customers the panel is all noise: not estimated)
+    dataset, _ = cx.synth.generate(12, 60_000, seed=2, survey_rate=0.6)  # (smaller, the link cannot be bounded)
     silent = dataset.locations["location_id"].iloc[0]
     dataset.responses = dataset.responses[dataset.responses["location_id"] != silent].reset_index(drop=True)
     effect = models.revenue_effect(dataset, n_boot=20)

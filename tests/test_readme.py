@@ -20,4 +20,5 @@ def test_readme_analyst_example_runs(capsys):
     finally:
         os.chdir(cwd)
     out = capsys.readouterr().out
-    assert "NPS +30" in out and "Retention gap" in out and "Revenue change" in out
+    assert "NPS +30" in out and "Retention gap" in out and "Revenue link not estimated: " in out
+    assert "Revenue change per +10 NPS points" in out and "truth +" in out  # the bigger brand's, with its interval

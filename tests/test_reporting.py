@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,33 +14,12 @@ from cxresearch.cli import main
 from cxresearch.reports import publish
 from cxresearch.reports import runner as reporting
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def write_config(folder: Path, extra_notebooks=(), parameters=None) -> Path:
-    config = {
-        "data": str(ROOT / "data" / "sample"), "out": str(folder / "reports"), "workers": 2,
-        "parameters": parameters or {"min_n": 30, "seed": 0},
-        "notebooks": [
-            {"name": "00_executive_summary", "notebook": str(ROOT / "notebooks" / "00_executive_summary.ipynb")},
-            {"name": "10_location_deep_dive", "notebook": str(ROOT / "notebooks" / "10_location_deep_dive.ipynb"),
-             "fan_out": {"parameter": "location_id", "locations": ["L0001", "L0002"]}},
-            *extra_notebooks]}
-    path = folder / "reports.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-FAILING = {"name": "99_failing", "notebook": str(FIXTURES / "failing.ipynb")}
+from .conftest import FAILING, ROOT, write_config  # noqa: F401  (test_guard imports write_config from here)
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("run")
-    config = write_config(folder, [FAILING])
-    code = main(["run", "--config", str(config), "--quiet"])
-    return code, folder / "reports"
+def finished_run(sample_suite):
+    return sample_suite
 
 
 def test_a_failing_notebook_is_isolated_reported_and_sets_the_exit_code(finished_run, capsys):
@@ -49,7 +27,7 @@ def test_a_failing_notebook_is_isolated_reported_and_sets_the_exit_code(finished
     assert code == 1
     manifest = json.loads((out / "latest" / "manifest.json").read_text())
     status = {n["name"]: n["status"] for n in manifest["notebooks"]}
-    assert status == {"00_executive_summary": "ok", "10_location_deep_dive-L0001": "ok",
+    assert status == {"00_executive_summary": "ok", "02_location_scorecard": "ok", "10_location_deep_dive-L0001": "ok",
                       "10_location_deep_dive-L0002": "ok", "99_failing": "failed"}
     failed = next(n for n in manifest["notebooks"] if n["name"] == "99_failing")
     assert "RuntimeError: this report failed on purpose" in failed["error"]
@@ -116,6 +94,9 @@ def test_pages_have_titles_and_the_index_names_reports_and_locations(finished_ru
     assert "<h3" in index and "<th scope=\"col\">Range</th>" in index  # by region, with the range the verdict rests on
     assert "the brand</span>" in index
     assert ".ipynb" not in index and "kernels.log" not in index  # leadership's index links no notebook or log
+    scorecard = (run / "html" / "02_location_scorecard.html").read_text()
+    assert '<a class="cx-location" href="10_location_deep_dive-L0001.html">West Outlet 1</a>' in scorecard
+    assert "#location-" not in scorecard  # a location without a page in this run is plain text, not a dead link
 
 
 def test_publish_is_atomic_and_latest_points_to_the_run(finished_run):
