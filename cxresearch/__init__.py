@@ -33,22 +33,31 @@ NAMES = {"Source": "cxresearch.engine", "as_source": "cxresearch.engine", "conne
          "trend": "cxresearch.measures.metrics"}
 
 
-def __getattr__(name):
-    """Import a subpackage, module or function of the package on first use."""
+def lazy_exports(namespace: dict, submodules: dict[str, str], names: dict[str, str]):
+    """A package's `__getattr__` and `__dir__` (PEP 562) that import its `submodules` (attribute ->
+    module) and `names` (attribute -> the module defining it) on first use, then keep them in
+    `namespace` (the package's globals) so later lookups are plain attribute reads."""
     import importlib
 
-    if name in SUBMODULES:
-        value = importlib.import_module(SUBMODULES[name])
-    elif name in NAMES:
-        value = getattr(importlib.import_module(NAMES[name]), name)
-    else:
-        raise AttributeError(f"module 'cxresearch' has no attribute {name!r}")
-    globals()[name] = value  # later lookups skip this function
-    return value
+    package = namespace["__name__"]
+
+    def __getattr__(name):
+        if name in submodules:
+            value = importlib.import_module(submodules[name])
+        elif name in names:
+            value = getattr(importlib.import_module(names[name]), name)
+        else:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        namespace[name] = value
+        return value
+
+    def __dir__():
+        return sorted(set(namespace) | set(submodules) | set(names))
+
+    return __getattr__, __dir__
 
 
-def __dir__():
-    return sorted(set(globals()) | set(SUBMODULES) | set(NAMES))
+__getattr__, __dir__ = lazy_exports(globals(), SUBMODULES, NAMES)
 
 
 try:

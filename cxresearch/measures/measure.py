@@ -22,8 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cxresearch.engine import as_source, reductions
-from cxresearch.measures.intervals import nps_from_counts, proportion_from_counts
 from cxresearch.schema import METRICS, PASSIVE_MIN, PROMOTER_MIN, SCALES
 
 __all__ = ["MEASURES", "Measure", "choose", "get"]
@@ -73,10 +71,14 @@ class Measure:
         """Headline value per row of `metrics.score_counts` output: value, se (plain), se_adjusted (from
         pseudo-counts, never zero, for weighting small groups), ci_low, ci_high (within the bounds), n."""
         if self.name == "nps":
+            from cxresearch.measures.intervals import nps_from_counts  # (scipy: only when estimating)
+
             est = nps_from_counts(counts["nps_promoters"], counts["nps_passives"], counts["nps_detractors"], level)
             return pd.DataFrame({"value": est["nps"], "se": est["se"], "se_adjusted": est["se_adjusted"],
                                  "ci_low": est["ci_low"], "ci_high": est["ci_high"], "n": est["n"]})
         top, n = self._top_and_n(counts)
+        from cxresearch.measures.intervals import proportion_from_counts
+
         est = proportion_from_counts(top, n, level)
         p_adj = (top + 1) / (n + 2)  # never 0 or 1, so se > 0
         return pd.DataFrame({"value": 100 * est["share"], "se": 100 * est["se"],
@@ -172,6 +174,8 @@ def choose(responses, measure=None) -> Measure:
     """The brand's measure: `measure` when given (a name or 'auto'/None), else NPS where the responses
     have any NPS answer, else CSAT, else CES. ValueError when the named measure has no answers, or the
     responses hold none of the three. `responses` is a Source, a CXDataset or a responses DataFrame."""
+    from cxresearch.engine import as_source, reductions  # (the engine: only when choosing from data)
+
     counts = reductions.score_counts(as_source(responses), [], METRICS).iloc[0] if _has_responses(responses) else None
     answered = {} if counts is None else {name: m.answered(counts) for name, m in MEASURES.items()}
     if measure not in (None, "auto"):

@@ -125,28 +125,44 @@ def _latest_trend(dataset, measure, period, min_n, level) -> pd.DataFrame:
                          "improving": trend["significant"] & (trend["change"] > 0)})
 
 
-def attribute_gaps(responses: pd.DataFrame, location_id: str, level: float = 0.95) -> pd.DataFrame:
-    """One location's attribute ratings (attr_*, 1-5) against the brand's: per attribute its mean here
-    with a t interval and n, the brand's mean and the gap, weakest first.
+def attribute_gaps(responses: pd.DataFrame, location_id: str | None = None, level: float = 0.95) -> pd.DataFrame:
+    """A location's attribute ratings (attr_*, 1-5) against the brand's: per attribute its mean here
+    with a t interval and n, the brand's mean and the gap, weakest first. With `location_id` None,
+    every location's, in one pass, with a location_id column (what a run's store keeps).
 
     `verdict` says whether the location is 'below' or 'above' the brand on that attribute beyond
     chance, or 'within': its t interval, widened (Bonferroni) for the number of attributes compared at
-    once, lies wholly on one side of the brand's mean. So a page names a weakest attribute only when
-    it really is weaker here, not merely the lowest of a few numbers that differ by noise.
+    once, lies wholly on one side of the brand's mean ('too few' without ratings). So a page names a
+    weakest attribute only when it really is weaker there, not merely the lowest of a few numbers that
+    differ by noise.
     """
-    mine = responses[responses["location_id"] == location_id]
     attributes = [c for c in responses.columns if c.startswith(ATTRIBUTE_PREFIX)]
-    wide = 1 - (1 - level) / max(len(attributes), 1)
-    rows = []
+    columns = ["location_id", "attribute", "here", "low", "high", "n", "brand", "verdict", "gap"]
+    places = (pd.Index(responses["location_id"].dropna().unique()).sort_values() if location_id is None
+              else pd.Index([location_id]))
+    if not attributes or not len(places):
+        empty = pd.DataFrame(columns=columns)
+        return empty if location_id is None else empty.drop(columns="location_id")
+    wide = 1 - (1 - level) / len(attributes)
+    values = responses[attributes].astype("float64")
+    sums = values.groupby(responses["location_id"]).sum(min_count=1).reindex(places)
+    squares = (values ** 2).groupby(responses["location_id"]).sum(min_count=1).reindex(places)
+    counts = values.notna().groupby(responses["location_id"]).sum().reindex(places).fillna(0)
+    parts = []
     for attribute in attributes:
-        values = mine[attribute]
-        moments = ([values.sum()], [(values.astype(float) ** 2).sum()], [values.notna().sum()])
-        here, widened = mx.mean_from_moments(*moments, level=level).iloc[0], mx.mean_from_moments(*moments, level=wide).iloc[0]
-        brand = responses[attribute].astype(float).mean()
-        verdict = ("below" if widened["ci_high"] < brand else "above" if widened["ci_low"] > brand else "within")
-        rows.append({"attribute": attribute.removeprefix(ATTRIBUTE_PREFIX), "here": here["mean"], "low": here["ci_low"],
-                     "high": here["ci_high"], "n": here["n"], "brand": brand,
-                     "verdict": verdict if pd.notna(here["mean"]) else "too few"})
-    columns = ["attribute", "here", "low", "high", "n", "brand", "verdict"]
-    gaps = pd.DataFrame(rows, columns=columns)
-    return gaps.assign(gap=gaps["here"] - gaps["brand"]).sort_values("gap")
+        moments = (sums[attribute].fillna(0).to_numpy(), squares[attribute].fillna(0).to_numpy(),
+                   counts[attribute].to_numpy())
+        here, widened = mx.mean_from_moments(*moments, level=level), mx.mean_from_moments(*moments, level=wide)
+        brand = float(values[attribute].mean())
+        verdict = pd.Series("within", index=range(len(places)))
+        verdict[widened["ci_high"].to_numpy() < brand] = "below"
+        verdict[widened["ci_low"].to_numpy() > brand] = "above"
+        verdict[here["mean"].isna().to_numpy()] = "too few"
+        parts.append(pd.DataFrame({"location_id": places, "attribute": attribute.removeprefix(ATTRIBUTE_PREFIX),
+                                   "here": here["mean"].to_numpy(), "low": here["ci_low"].to_numpy(),
+                                   "high": here["ci_high"].to_numpy(), "n": here["n"].to_numpy(), "brand": brand,
+                                   "verdict": verdict.to_numpy()}))
+    gaps = pd.concat(parts, ignore_index=True)
+    gaps["gap"] = gaps["here"] - gaps["brand"]
+    gaps = gaps.sort_values(["location_id", "gap"], kind="stable").reset_index(drop=True)
+    return gaps if location_id is None else gaps.drop(columns="location_id")

@@ -12,11 +12,16 @@ variation where the data allow, cluster standard errors by location, and say so 
   `survival_check` is the Cox cross-check that also uses censored customers.
 """
 
-from cxresearch.models.effect import Effect
-from cxresearch.models.key_drivers import drivers
-from cxresearch.models.panel import ex_effect, revenue_effect, two_way_demean, wild_cluster_interval
-from cxresearch.models.retention import retention_effect, survival_check
-from cxresearch.models.scenarios import WhatIf, what_if
+from cxresearch import lazy_exports
+
+# imported on first use: reading a fitted `Effect` back (a run's store) must not load statsmodels
+__getattr__, __dir__ = lazy_exports(
+    globals(), {m: f"cxresearch.models.{m}" for m in ("effect", "key_drivers", "panel", "retention", "scenarios")},
+    {"Effect": "cxresearch.models.effect", "WhatIf": "cxresearch.models.effect", "drivers": "cxresearch.models.key_drivers",
+     "ex_effect": "cxresearch.models.panel", "revenue_effect": "cxresearch.models.panel",
+     "two_way_demean": "cxresearch.models.panel", "wild_cluster_interval": "cxresearch.models.panel",
+     "retention_effect": "cxresearch.models.retention", "survival_check": "cxresearch.models.retention",
+     "what_if": "cxresearch.models.scenarios"})
 
 __all__ = ["Effect", "WhatIf", "drivers", "ex_effect", "retention_effect", "revenue_effect", "survival_check",
            "two_way_demean", "what_if", "wild_cluster_interval"]

@@ -1,13 +1,18 @@
 """`Effect`: what every model returns: the headline in business units with its interval, n, the
-method and the caveats in plain words, and `.summary()` for the analyst."""
+method and the caveats in plain words, and `.summary()` for the analyst; and `WhatIf`, a projection
+from two effects. Both are plain data (pandas only), so a run's store can hold them and a report
+read them back without loading statsmodels."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["Effect"]
+from cxresearch.measures.measure import get
+
+__all__ = ["Effect", "WhatIf"]
 
 
 @dataclass
@@ -47,3 +52,26 @@ class Effect:
         if self.model is not None and hasattr(self.model, "summary"):
             parts.append(str(self.model.summary()))
         return "\n\n".join(parts)
+
+
+@dataclass
+class WhatIf:
+    """A scenario's projected gains per location and in total, with intervals from the effects' uncertainty."""
+
+    scenario: str
+    locations: pd.DataFrame
+    total: dict
+    assumptions: str
+    level: float = 0.95
+    measure: str = "nps"
+
+    def __str__(self) -> str:
+        t = self.total
+        revenue = ("revenue not projected (no revenue effect)" if np.isnan(t["revenue_gain"]) else
+                   f"projected extra revenue {t['revenue_gain']:+,.0f} per period ({self.level:.0%} CI "
+                   f"{t['revenue_gain_ci_low']:+,.0f} to {t['revenue_gain_ci_high']:+,.0f})")
+        retained = ("retention not projected (no retention gap)" if np.isnan(t["retained_gain"]) else
+                    f"{t['retained_gain']:+,.0f} more customers retained per period ({t['retained_gain_ci_low']:+,.0f} "
+                    f"to {t['retained_gain_ci_high']:+,.0f})")
+        return (f"{self.scenario}: {t['locations_changed']} locations gain on average {t['mean_gain']:.1f} "
+                f"{get(self.measure).unit}; {revenue} and {retained}. {self.assumptions}")

@@ -4,39 +4,14 @@ effects' uncertainty."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from cxresearch.measures import metrics as mx
 from cxresearch.measures.measure import get
-from cxresearch.models.effect import Effect
+from cxresearch.models.effect import Effect, WhatIf
 
 __all__ = ["WhatIf", "what_if"]
-
-
-@dataclass
-class WhatIf:
-    """A scenario's projected gains per location and in total, with intervals from the effects' uncertainty."""
-
-    scenario: str
-    locations: pd.DataFrame
-    total: dict
-    assumptions: str
-    level: float = 0.95
-    measure: str = "nps"
-
-    def __str__(self) -> str:
-        t = self.total
-        revenue = ("revenue not projected (no revenue effect)" if np.isnan(t["revenue_gain"]) else
-                   f"projected extra revenue {t['revenue_gain']:+,.0f} per period ({self.level:.0%} CI "
-                   f"{t['revenue_gain_ci_low']:+,.0f} to {t['revenue_gain_ci_high']:+,.0f})")
-        retained = ("retention not projected (no retention gap)" if np.isnan(t["retained_gain"]) else
-                    f"{t['retained_gain']:+,.0f} more customers retained per period ({t['retained_gain_ci_low']:+,.0f} "
-                    f"to {t['retained_gain_ci_high']:+,.0f})")
-        return (f"{self.scenario}: {t['locations_changed']} locations gain on average {t['mean_gain']:.1f} "
-                f"{get(self.measure).unit}; {revenue} and {retained}. {self.assumptions}")
 
 
 def _largest_gain_first(table: pd.DataFrame) -> pd.DataFrame:

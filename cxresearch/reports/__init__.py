@@ -5,7 +5,10 @@ that executes and publishes the notebooks (`runner`).
 Imported on first use (`cx.reports`, `cx.plots`): they pull in matplotlib, IPython and nbconvert,
 which the command line and the measures do not need."""
 
-from cxresearch.reports import brand, plots, prose
-from cxresearch.reports.notebook import open_report
+from cxresearch import lazy_exports
 
-__all__ = ["brand", "open_report", "plots", "prose"]
+__getattr__, __dir__ = lazy_exports(
+    globals(), {m: f"cxresearch.reports.{m}" for m in ("brand", "plots", "prose", "publish", "runner", "store")},
+    {"open_report": "cxresearch.reports.notebook", "open_store": "cxresearch.reports.store"})
+
+__all__ = ["brand", "open_report", "open_store", "plots", "prose", "store"]

@@ -9,9 +9,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
+from cycler import cycler
 
-from cxresearch.measures import compare
 from cxresearch.measures.measure import get
 
 __all__ = ["among_peers", "by_group", "by_location", "cohort_heatmap", "coverage_heatmap", "describe", "drivers_chart",
@@ -23,12 +22,27 @@ BRAND = "#2b5d8a"
 MIN_FONT = 11  # no text on a chart smaller than this (points at the house figure size)
 
 
+# seaborn's "whitegrid" style in its "notebook" context, written out so that a report's kernel does not
+# import seaborn (and with it scipy and statsmodels, about 2.5 s) unless it draws a heatmap
+HOUSE_STYLE = {
+    "axes.axisbelow": True, "axes.edgecolor": ".8", "axes.grid": True, "axes.labelcolor": ".15", "axes.linewidth": 1.25,
+    "axes.prop_cycle": cycler(color=["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3",
+                                     "#8c8c8c", "#ccb974", "#64b5cd"]),
+    "font.sans-serif": ["Arial", "DejaVu Sans", "Liberation Sans", "Bitstream Vera Sans", "sans-serif"],
+    "font.size": 12.0, "grid.color": ".8", "grid.linewidth": 1.0, "legend.title_fontsize": 12.0,
+    "lines.solid_capstyle": "round", "patch.edgecolor": "w", "patch.force_edgecolor": True, "text.color": ".15",
+    "xtick.bottom": False, "xtick.color": ".15", "xtick.major.size": 6.0, "xtick.major.width": 1.25,
+    "xtick.minor.size": 4.0, "xtick.minor.width": 1.0, "ytick.color": ".15", "ytick.left": False,
+    "ytick.major.size": 6.0, "ytick.major.width": 1.25, "ytick.minor.size": 4.0, "ytick.minor.width": 1.0,
+    # the house's own sizes
+    "figure.figsize": (9, 4.5), "figure.dpi": 100, "axes.titleweight": "bold", "axes.titlesize": 13,
+    "axes.labelsize": 12, "xtick.labelsize": MIN_FONT, "ytick.labelsize": MIN_FONT, "legend.fontsize": MIN_FONT,
+}
+
+
 def set_style() -> None:
     """The house style: clean white grid, readable fonts, a fixed figure size and resolution."""
-    sns.set_theme(style="whitegrid", context="notebook", rc={"figure.figsize": (9, 4.5), "figure.dpi": 100,
-                                                               "axes.titleweight": "bold", "axes.titlesize": 13,
-                                                               "axes.labelsize": 12, "xtick.labelsize": MIN_FONT,
-                                                               "ytick.labelsize": MIN_FONT, "legend.fontsize": MIN_FONT})
+    plt.rcParams.update(HOUSE_STYLE)
 
 
 def describe(ax, finding: str):
@@ -111,6 +125,8 @@ def funnel_plot(scorecard: pd.DataFrame, ax=None, measure=None, label_at_most: i
     than the ranges on the scorecard: a point outside them is unusual even for a location of its size
     (the second signal beside the verdicts). Points outside the 95% limits are coloured and the
     `label_at_most` farthest are named."""
+    from cxresearch.measures import compare  # (scipy: only this chart needs the funnel's curve)
+
     m = _measure(scorecard, measure)
     ax = _axes(ax)
     data = scorecard.dropna(subset=["raw"])
@@ -253,6 +269,8 @@ def cohort_heatmap(matrix: pd.DataFrame, max_periods: int = 12, ax=None):
     ax = _axes(ax, height=5)
     shares = matrix.drop(columns="customers").iloc[:, 1:max_periods + 1] * 100
     shares.index = shares.index.astype(str)
+    import seaborn as sns
+
     sns.heatmap(shares, ax=ax, cmap="Blues", cbar_kws={"label": "% of cohort buying"}, vmin=0)
     ax.set(xlabel="months since first purchase", ylabel="cohort (month of first purchase)",
            title="Cohorts: who comes back, month by month")
@@ -294,6 +312,8 @@ def estimates_compared(details: pd.DataFrame, truth_label: str = "pct_per_10", a
 
 def coverage_heatmap(cells: pd.DataFrame, ax=None):
     """Responses per location (rows) and period (columns), from `metrics.response_coverage`."""
+    import seaborn as sns
+
     ax = sns.heatmap(cells, cmap="Blues", cbar_kws={"label": "responses"}, yticklabels=False, ax=ax)
     ax.set(xlabel="period", ylabel=f"locations ({len(cells)})", title="Survey responses per location and period")
     return ax

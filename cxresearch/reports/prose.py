@@ -314,12 +314,19 @@ def redact(text: str, ids=()) -> str:
     return out
 
 
-def recent_comments(responses: pd.DataFrame, location_id: str, n: int = 5, score: str = "nps") -> pd.DataFrame:
+def recent_comments(responses: pd.DataFrame, location_id: str | None, n: int = 5, score: str = "nps") -> pd.DataFrame:
     """A location's `n` most recent comments, redacted (`redact`, with every customer id of the
     responses), with their date, channel and `score` (the brand's measure): no customer identifier
-    is carried."""
-    mine = responses[(responses["location_id"] == location_id) & responses["comment"].notna()]
-    recent = mine.sort_values("responded_at", ascending=False).head(n)
+    is carried. With `location_id` None, every location's `n` most recent, with a location_id column
+    (what a run's store keeps)."""
+    mine = responses[responses["comment"].notna()]
+    if location_id is not None:
+        mine = mine[mine["location_id"] == location_id]
+    order = mine.assign(_at=mine["responded_at"]).sort_values(["location_id", "_at"], ascending=[True, False],
+                                                                kind="stable")
+    recent = order.groupby("location_id", sort=False).head(n)
     ids = set(responses["customer_id"].dropna().astype(str))
-    return pd.DataFrame({"date": recent["responded_at"].dt.strftime("%d %b %Y"), "channel": recent["channel"],
-                         "score": recent[score], "comment": recent["comment"].map(lambda text: redact(text, ids))})
+    out = pd.DataFrame({"location_id": recent["location_id"], "date": recent["responded_at"].dt.strftime("%d %b %Y"),
+                        "channel": recent["channel"], "score": recent[score],
+                        "comment": recent["comment"].map(lambda text: redact(text, ids))}).reset_index(drop=True)
+    return out if location_id is None else out.drop(columns="location_id")

@@ -39,12 +39,13 @@ from pathlib import Path
 import yaml
 
 from cxresearch import __version__
-from cxresearch.reports import guard, publish
+from cxresearch.reports import guard, publish, store
 
 __all__ = ["ConfigError", "Job", "OverTime", "RunResult", "declared_parameters", "execute", "load_config", "plan", "render_html",
            "run", "validate_parameters"]
 
 KERNELS_LOG = f"{publish.ANALYST}/kernels.log"  # the kernels' stderr, relative to the run's folder
+STORE = f"{publish.ANALYST}/store"  # the run's store (`store`), built once, read by the deep dives
 TYPE_CHECKS = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "Optional[str]": (str, type(None)),
                "Optional[int]": (int, type(None)), "Optional[float]": (int, float, type(None))}
 
@@ -347,7 +348,7 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
     pending = [j for j in jobs if j.status == "pending"]
     defaults = config.get("parameters") or {}
     for job in pending:
-        _fill_run_parameters(job, defaults, data, config.get("mapping"), staging / "_cache")
+        _fill_run_parameters(job, defaults, data, config.get("mapping"), staging / "_cache", staging / STORE)
     validate_parameters(pending, defaults, [e["notebook"] for e in config["notebooks"]])  # before any kernel starts
     started = time.perf_counter()
     deadline = time.monotonic() + limits[0] if limits[0] else None
@@ -364,6 +365,13 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
         raise
     except Exception as exc:  # noqa: BLE001  the reports that need these results fail with the reason; the rest run
         logging.getLogger(__name__).warning("brand-level results could not be computed: %s", exc)
+    if results is not None and any("store" in job.parameters for job in pending):
+        try:  # once per run: the deep dives read it instead of the raw data
+            store.build(dataset, results).write(staging / STORE)
+        except guard.RunStopped:
+            raise
+        except Exception as exc:  # noqa: BLE001  without a store each report builds its own from the data
+            logging.getLogger(__name__).warning("the run's store could not be built: %s", exc)
     places, label = _places(results, dataset)
     if reused:
         _copy_reused(out / retry_failed, staging, reused)
@@ -372,6 +380,8 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
     for job in jobs:
         if "cache_dir" in job.parameters:
             job.parameters["cache_dir"] = "<run>/_cache"  # removed after the run; the manifest should not name it
+        if "store" in job.parameters:
+            job.parameters["store"] = STORE  # kept in the run, for analysts (relative to the run's folder)
     manifest = _manifest(run_id, config, data, jobs, time.perf_counter() - started, retry_failed)
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
     publish.link_locations(staging / publish.PAGES, _deep_dive_pages(jobs))
@@ -401,9 +411,9 @@ def _places(results, dataset) -> tuple[dict, str]:
         return {}, ""
 
 
-def _fill_run_parameters(job: Job, defaults: dict, data: str, mapping, cache: Path) -> None:
-    """Give a notebook the config's default parameters, the data source, mapping and shared cache,
-    each where the notebook declares it (its own parameters in the config always apply)."""
+def _fill_run_parameters(job: Job, defaults: dict, data: str, mapping, cache: Path, store_folder: Path) -> None:
+    """Give a notebook the config's default parameters, the data source, mapping, shared cache and the
+    run's store, each where the notebook declares it (its own parameters in the config always apply)."""
     declared = declared_parameters(job.notebook)
     job.parameters = {k: v for k, v in defaults.items() if k in declared} | job.parameters
     if "data" in declared:
@@ -412,6 +422,8 @@ def _fill_run_parameters(job: Job, defaults: dict, data: str, mapping, cache: Pa
         job.parameters.setdefault("mapping", str(mapping))
     if "cache_dir" in declared:
         job.parameters["cache_dir"] = str(cache)
+    if "store" in declared:
+        job.parameters["store"] = str(store_folder)
 
 
 def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool, deadline=None,
