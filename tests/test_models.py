@@ -29,9 +29,9 @@ def test_retention_gap_recovers_the_truth(brand):
     dataset, truth, table = brand
     effect = models.retention_effect(table)
     assert abs(effect.estimate - truth.retention_gap_pp) < 3 * effect.se
-    assert effect.ci_low == pytest.approx(effect.estimate - 1.959964 * effect.se)
+    assert effect.ci_low == pytest.approx(effect.estimate - 1.984217 * effect.se)  # t with 99 degrees of freedom
     assert effect.unit == "percentage points" and effect.n["locations"] == 100
-    assert "Observational" in effect.caveats and "clustered by location" in effect.method
+    assert "Observational" in effect.caveats and "leave-one-location-out jackknife" in effect.method
     assert "top:segment=value" in effect.extra["interactions"] and "allowed to differ by" in effect.method
 
 
@@ -336,3 +336,36 @@ def test_retention_gap_worked_example_with_interactions():
     assert thin.extra["interactions"] == [] and "allowed to differ" not in thin.method
     few = table.assign(anchor_location_id=[f"L{i % 4}" for i in range(len(table))])  # a format in under 10 locations
     assert models.retention_effect(few, covariates=("format",)).extra["interactions"] == []
+
+
+def test_retention_jackknife_equals_refitting_without_each_location():
+    """The one-step jackknife standard error against the definition: refit the model without each
+    location in turn, recompute the gap over the customers left, sqrt((G-1)/G sum (gap_-g - mean)^2)."""
+    from cxresearch.measures.measure import get
+    from cxresearch.models import retention as fits
+
+    rng = np.random.default_rng(5)
+    n = 6000
+    location = rng.integers(0, 25, n)
+    group = rng.choice(["promoter", "passive", "detractor"], n, p=[0.5, 0.3, 0.2])
+    fmt = np.where(location < 12, "mall", "street")  # 13 street locations: interactions kept without any one
+    odds = (-1.0 + 0.8 * (group == "promoter") + 0.3 * (group == "passive") + 0.4 * (fmt == "street")
+            + rng.normal(0, 0.3, 25)[location])
+    table = small_table(list(group), list(rng.random(n) < 1 / (1 + np.exp(-odds))),
+                        locations=[f"L{i:02d}" for i in location]).assign(format=fmt)
+    effect = models.retention_effect(table, covariates=("format",))
+
+    def gap_of(part):
+        data = part.assign(cx_group=fits.coded_groups(part, get("nps")))
+        cells = fits._cells(data, ["anchor_location_id", "cx_group", "format"])
+        x, interactions = fits._interacted_design(cells, ["format"], "anchor_location_id")
+        endog = np.column_stack([cells["sum"], cells["size"] - cells["sum"]])
+        model = sm.GLM(endog, x, family=sm.families.Binomial()).fit()
+        return 100 * fits._ame_gap(model, x, cells["size"].to_numpy(dtype=float), interactions)[0]
+
+    without = np.array([gap_of(table[table["anchor_location_id"] != loc]) for loc in sorted(set(table["anchor_location_id"]))])
+    exact = np.sqrt(24 / 25 * ((without - without.mean()) ** 2).sum())
+    assert effect.se == pytest.approx(exact, rel=0.01)
+    assert effect.extra["interactions"] == ["middle:format=street", "top:format=street"]
+    assert effect.ci_high - effect.estimate == pytest.approx(2.063899 * effect.se)  # t with 24 degrees of freedom
+    assert effect.extra["se_cr1"] != pytest.approx(effect.se, rel=0.01)

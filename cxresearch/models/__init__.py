@@ -7,8 +7,9 @@ variation where the data allow, cluster standard errors by location, and say so 
 - `retention_effect`: customer-level binomial GLM of retained-within-horizon on the NPS group at the
   anchor plus region, format, channel and segment, with the NPS-group effect allowed to differ by each
   of them (group x covariate interactions), fitted on counts per cell (identical to the customer-level
-  logit because every regressor is categorical), standard errors clustered by location; headline =
-  average marginal effect promoter vs detractor in percentage points (delta method).
+  logit because every regressor is categorical); headline = average marginal effect top vs bottom
+  group (promoter vs detractor for NPS) in percentage points, its standard error by the
+  leave-one-location-out jackknife (CR3) and a t interval with locations - 1 degrees of freedom.
   `survival_check` is the Cox cross-check that also uses censored customers.
 """
 
