@@ -4,21 +4,27 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 DATA   ?= data/sample
 
 .PHONY: reports test test-fast sample notebooks bench clean venv browser
 
 venv: $(STAMP)
 
-# Re-install whenever the dependency list changes.
-$(STAMP): pyproject.toml
+# The runtime dependencies only (what `make reports` needs); re-installed when the list changes.
+$(RUNTIME_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUNTIME_STAMP)
+
+# Plus the dev extra (Spark, pytest, the browser test, ruff) for the tests and benchmarks.
+$(STAMP): $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 ## Main job: the report suite on the bundled sample -> reports/latest/index.html
-reports: $(STAMP)
+reports: $(RUNTIME_STAMP)
 	$(BIN)/cxresearch run --data $(DATA)
 
 ## The whole test suite: lint, library tests, nbval over the notebooks, and a headless-browser check.

@@ -1,11 +1,20 @@
-"""Benchmark: the report suite on data/sample, seconds per notebook against the floor of an empty one.
+"""Benchmark: the report suite, seconds and memory per notebook against the floor of an empty one.
 
-    python benchmarks/run.py [--workers 2] [--locations all|N]
+    python benchmarks/run.py                          # data/sample and a 1,000-location brand
+    python benchmarks/run.py --sizes sample           # the bundled sample only (about 2 minutes)
+    python benchmarks/run.py --sizes 1000 --customers 1000000 --deep-dives 200
 
-Measures, in one process: (1) the floor, papermill executing an empty notebook (kernel start and
-shutdown); (2) `cxresearch run` of the whole suite (six topic reports and one deep dive per
-location) into a temporary folder. Prints wall time, each notebook's seconds and its ratio to the
-floor. Target (issue 5): the whole suite, 60 deep dives included, well under 5 minutes on 2 cores.
+Measures, in one process and on the same machine: (1) the floor, papermill executing an empty
+notebook (kernel start and shutdown), the cost every report pays; (2) for each size, `cxresearch
+run` of the whole suite (the six topic reports and one deep dive per location) into a temporary
+folder. `sample` is data/sample; a number N is a synthetic brand of N locations and `--customers`
+customers (`cxresearch synth`, seed 1, generated before the clock starts). Prints per size: the
+wall time of the run and how much of it went before the first notebook (validation, brand results,
+run store), the median and 95th-percentile seconds per topic notebook and per deep dive with their
+ratio to the floor, and the peak resident memory of every kernel (read from /proc while it runs)
+and of the runner itself. Targets (issue 19), on 2 workers: the median deep dive at most 2x the
+floor at both sizes; the 1,000-location brand's full suite, all deep dives, under 30 minutes; no
+kernel above 400 MB.
 """
 
 from __future__ import annotations
@@ -13,15 +22,22 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import papermill as pm
 from nbformat.v4 import new_code_cell, new_notebook
 
-from cxresearch.reports import runner as reporting
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import reset_peak, status_mib  # noqa: E402
+
+from cxresearch.reports import runner as reporting  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,36 +56,116 @@ def floor_seconds(folder: Path, repeats: int = 3) -> float:
     return statistics.median(times)
 
 
+class KernelMemory:
+    """Polls /proc for IPython kernels and keeps each one's peak resident size (VmHWM, MiB).
+
+    The kernel's own high-water mark is monotonic, so the last reading before it exits is its peak
+    to within what it allocated in the final `interval` seconds."""
+
+    def __init__(self, interval: float = 0.1):
+        self.interval, self.peaks, self._stop = interval, {}, threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            for proc in Path("/proc").iterdir():
+                if not proc.name.isdigit():
+                    continue
+                try:
+                    if b"ipykernel_launcher" not in (proc / "cmdline").read_bytes():
+                        continue
+                    for line in (proc / "status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            peak = int(line.split()[1]) / 1024
+                            self.peaks[proc.name] = max(peak, self.peaks.get(proc.name, 0.0))
+                except OSError:  # the kernel exited between listing and reading
+                    continue
+            self._stop.wait(self.interval)
+
+
+def brand_folder(size: str, customers: int, folder: Path) -> Path:
+    """data/sample, or a synthetic brand of `size` locations written by `cxresearch synth`."""
+    if size == "sample":
+        return ROOT / "data" / "sample"
+    target = folder / f"brand-{size}"
+    started = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).parent / "cxresearch"), "synth", "--locations", size, "--customers", str(customers),
+                    "--seed", "1", "--out", str(target)], check=True, stdout=subprocess.DEVNULL)
+    print(f"generated {size} locations x {customers:,} customers in {time.perf_counter() - started:.0f} s "
+          "(not timed below)", flush=True)
+    return target
+
+
+def measure_suite(data: Path, folder: Path, workers: int, deep_dives: str) -> dict:
+    """Run the suite on `data` and return its timings and memory peaks."""
+    locations = None
+    if deep_dives != "all":
+        import cxresearch as cx
+
+        locations = list(cx.load_dataset(data).locations["location_id"][: int(deep_dives)])
+    reset_peak()
+    with KernelMemory() as kernels:
+        started = time.perf_counter()
+        result = reporting.run(ROOT / "reports.yaml", data=str(data), out=folder / "reports", workers=workers,
+                               locations=locations, progress=True)
+        wall = time.perf_counter() - started
+    manifest = json.loads((result.folder / "manifest.json").read_text())
+    jobs = manifest["notebooks"]
+    return {"wall": wall, "notebooks_wall": manifest["duration_s"], "jobs": jobs,
+            "ok": sum(j["status"] == "ok" for j in jobs), "kernel_peaks": list(kernels.peaks.values()),
+            "runner_peak": status_mib("VmHWM")}
+
+
+def report(size: str, m: dict, floor: float, workers: int) -> None:
+    """Print one size's figures against the targets."""
+    jobs = m["jobs"]
+    topic = [j["duration_s"] for j in jobs if j["group"] == "topic"]
+    deep = [j["duration_s"] for j in jobs if j["group"] != "topic"]
+    peaks = m["kernel_peaks"]
+    print(f"\n{size}: {len(jobs)} notebooks ({m['ok']} ok) in {m['wall']:.0f} s wall on {workers} workers "
+          f"({m['wall'] / 60:.1f} min); before the first notebook (validate, brand results, store): "
+          f"{m['wall'] - m['notebooks_wall']:.0f} s")
+    print(f"  {'':<22}{'n':>6}{'median s':>10}{'p95 s':>8}{'median x floor':>16}{'p95 x floor':>13}")
+    for name, values in (("topic notebooks", topic), ("deep dives", deep)):
+        if values:
+            median, p95 = float(np.median(values)), float(np.percentile(values, 95))
+            print(f"  {name:<22}{len(values):>6}{median:>10.2f}{p95:>8.2f}{median / floor:>16.2f}{p95 / floor:>13.2f}")
+    for job in jobs:
+        if job["group"] == "topic":
+            print(f"    {job['name']:<28}{job['duration_s']:>8.1f} s")
+    if peaks:
+        print(f"  kernel peak memory: median {np.median(peaks):.0f} MiB, max {max(peaks):.0f} MiB over {len(peaks)} "
+              f"kernels (target: none above 400 MB = {400 / 1.048576:.0f} MiB); runner process peak {m['runner_peak']:.0f} MiB")
+    deep_median = float(np.median(deep)) if deep else float("nan")
+    print(f"  targets: median deep dive <= 2x floor: {'yes' if deep_median <= 2 * floor else 'no'} "
+          f"({deep_median / floor:.2f}x); no kernel above 400 MB: "
+          f"{'yes' if peaks and max(peaks) <= 400 / 1.048576 else 'no'}"
+          + (f"; whole suite under 30 minutes: {'yes' if m['wall'] < 1800 else 'no'}" if size != "sample" else ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--locations", default="all", help="'all' or how many deep dives to run")
+    parser.add_argument("--sizes", default="sample,1000", help="comma-separated: sample and/or numbers of locations")
+    parser.add_argument("--customers", type=int, default=1_000_000, help="customers of a synthetic brand")
+    parser.add_argument("--deep-dives", default="all", help="'all' or how many deep dives to run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         floor = floor_seconds(folder)
-        locations = None
-        if args.locations != "all":
-            import cxresearch as cx
-
-            locations = list(cx.load_dataset(ROOT / "data" / "sample").locations["location_id"][: int(args.locations)])
-        started = time.perf_counter()
-        result = reporting.run(ROOT / "reports.yaml", out=folder / "reports", workers=args.workers,
-                               locations=locations, progress=False)
-        wall = time.perf_counter() - started
-        manifest = json.loads((result.folder / "manifest.json").read_text())
-    jobs = manifest["notebooks"]
-    deep = [j["duration_s"] for j in jobs if j["group"] != "topic"]
-    print(f"floor (empty notebook through papermill): {floor:.2f} s")
-    print(f"whole suite: {len(jobs)} notebooks in {wall:.1f} s wall with {args.workers} workers "
-          f"({sum(j['status'] == 'ok' for j in jobs)} ok)")
-    print(f"{'notebook':<32}{'seconds':>9}{'x floor':>9}")
-    for job in jobs:
-        if job["group"] == "topic":
-            print(f"{job['name']:<32}{job['duration_s']:>9.1f}{job['duration_s'] / floor:>9.1f}")
-    if deep:
-        print(f"{'deep dives (median of ' + str(len(deep)) + ')':<32}{statistics.median(deep):>9.1f}"
-              f"{statistics.median(deep) / floor:>9.1f}")
+        print(f"floor (empty notebook through papermill): {floor:.2f} s", flush=True)
+        for size in args.sizes.split(","):
+            data = brand_folder(size.strip(), args.customers, folder)
+            measured = measure_suite(data, folder / size, args.workers, args.deep_dives)
+            report(size, measured, floor, args.workers)
 
 
 if __name__ == "__main__":

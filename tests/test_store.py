@@ -52,6 +52,9 @@ def test_a_store_reads_back_equal_and_without_the_customer_table(built):
     for name in store.TABLES:
         pd.testing.assert_frame_equal(getattr(again, name), getattr(made, name))
     assert again.results.customers is None and again.results.retention.model is None
+    assert set(again.tables) == set(made.tables) and again.facts == made.facts
+    for name, table in made.tables.items():
+        pd.testing.assert_frame_equal(again.table(name), table)
     assert again.settings == made.settings and json.loads((folder / "store.json").read_text())["format"] == store.FORMAT
     with pytest.raises(ValueError, match="holds no run store"):
         store.read(folder.parent)
@@ -65,3 +68,57 @@ def test_reading_a_store_loads_no_engine_and_no_statsmodels(built):
             "print(sorted(m for m in ('ibis', 'duckdb', 'pyspark', 'statsmodels', 'scipy', 'seaborn') if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_the_topic_tables_are_what_the_reports_would_compute_from_the_data(built):
+    made, _ = built
+    dataset = cx.connect(str(SAMPLE))
+    m, customers = made.results.measure, cx.reports.brand.brand_results(dataset).customers
+    expected = {
+        "by_region": cx.metrics.summarize_measure(dataset, m, by="region", min_n=30),
+        "by_journey_stage": cx.metrics.summarize_measure(dataset, m, by="journey_stage", min_n=30),
+        "consistency": cx.compare.consistency_by(dataset, groups=("region", "format"), metric=m),
+        "cohorts": cx.retention.cohort_matrix(dataset),
+        "retention_rates": cx.retention.retention_rates(customers, by="cx_group", min_n=30),
+        "accounting": dataset.accounting().reset_index(),
+        "coverage": cx.metrics.response_coverage(dataset, period="Q", min_n=30)[0]}
+    for name, table in expected.items():
+        pd.testing.assert_frame_equal(made.table(name), table, check_dtype=False)
+    assert made.facts["rejected"] == len(dataset.rejects)
+    assert made.facts["span"] == cx.revenue.purchase_span(dataset)
+    assert made.facts["with_customer"] == pytest.approx(dataset.responses["customer_id"].notna().mean())
+    with pytest.raises(KeyError, match="has no table 'nothing'; it has accounting"):
+        made.table("nothing")
+
+
+def test_without_brand_results_the_store_still_serves_data_quality(tmp_path):
+    """When the brand results cannot be computed at all, the data-quality report's tables are still in
+    the store; a report that needs the results gets the reason, not a crash."""
+    dataset = cx.connect(str(SAMPLE))
+    made = store.build(dataset, None, settings={"period": "Q", "min_n": 30}, problem="no score at all")
+    made.write(tmp_path / "store")
+    assert made.results is None and made.facts["results_problem"] == "no score at all"
+    assert made.table("accounting")["read"].sum() == dataset.accounting()["read"].sum()
+    again = store.open_store(store=tmp_path / "store", results=False)
+    assert again.facts == made.facts
+    with pytest.raises(ValueError, match="could not be computed on these data: no score at all"):
+        store.open_store(store=tmp_path / "store")
+    with pytest.raises(ValueError, match="no brand results"):
+        again.location("L0001")
+
+
+def test_a_topic_table_that_cannot_be_computed_says_why(tmp_path):
+    """Responses without any answer (each is rejected, so none is left): the store is built, the
+    data-quality tables account for the rejected rows, and the ICC table says why it is missing."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in SAMPLE.glob("*.parquet"):
+        frame = pd.read_parquet(path)
+        if path.stem == "responses":
+            frame[["nps", "csat", "ces"]] = float("nan")
+        frame.to_parquet(data / path.name)
+    made = store.open_store(str(data))
+    responses = made.table("accounting").set_index("table").loc["responses"]
+    assert responses["accepted"] == 0 and made.facts["rejected"] >= responses["read"] > 0
+    with pytest.raises(ValueError, match="consistency could not be computed on these data: ICC needs"):
+        made.table("consistency")

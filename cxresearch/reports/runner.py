@@ -356,7 +356,7 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
     (staging / publish.ANALYST).mkdir()
     publish.write_stylesheet(staging / publish.PAGES)
     params = config.get("parameters") or {}
-    results = None
+    results, problem = None, ""
     try:
         results = brand_results(dataset, cache_dir=staging / "_cache", fingerprint=fingerprint(data),
                                 **{k: v for k, v in params.items() if k in SETTINGS})
@@ -365,9 +365,10 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
         raise
     except Exception as exc:  # noqa: BLE001  the reports that need these results fail with the reason; the rest run
         logging.getLogger(__name__).warning("brand-level results could not be computed: %s", exc)
-    if results is not None and any("store" in job.parameters for job in pending):
-        try:  # once per run: the deep dives read it instead of the raw data
-            store.build(dataset, results).write(staging / STORE)
+        problem = str(exc)
+    if any("store" in job.parameters for job in pending):
+        try:  # once per run: the reports read it instead of the raw data
+            store.build(dataset, results, settings=params, problem=problem).write(staging / STORE)
         except guard.RunStopped:
             raise
         except Exception as exc:  # noqa: BLE001  without a store each report builds its own from the data

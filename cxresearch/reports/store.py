@@ -2,10 +2,12 @@
 
 `cxresearch run` validates and reduces the data once, on the configured engine, and writes the store
 into the run (`analyst/store/`): the brand results (without the customer table and without the
-fitted statsmodels objects, which no page shows), and per location its trend, its attribute ratings
-against the brand's and its most recent comments, already redacted. A location deep dive reads only
-the store: it never opens or validates the raw data, and its kernel imports neither the engines
-(Ibis, DuckDB, Spark) nor statsmodels, so its cost stays flat however large the brand.
+fitted statsmodels objects, which no page shows); per location its trend, its attribute ratings
+against the brand's and its most recent comments, already redacted; and the topic reports' own
+tables and figures (`topic_tables`: accounting, coverage, the measure by region, format, channel
+and stage, retention by group, cohorts, ...). Every report reads only the store: none opens or
+validates the raw data again, and a deep dive's kernel imports neither the engines (Ibis, DuckDB,
+Spark) nor statsmodels, so its cost stays flat however large the brand.
 
 An analyst who opens a notebook in JupyterLab without a store gets one built in memory from `data`
 on first use (`open_store(data=...)`), with the same numbers.
@@ -31,8 +33,9 @@ from cxresearch.reports.results import BrandResults
 
 __all__ = ["LocationView", "Store", "build", "open_store", "read"]
 
-FORMAT = 1  # bump when the files change; a store of another format is rebuilt, never misread
+FORMAT = 2  # bump when the files change; a store of another format is rebuilt, never misread
 TABLES = ("trends", "brand_trends", "gaps", "comments")
+TOPIC = "topic.pkl"  # the topic reports' tables and figures: one pickle, as their shapes vary (a wide coverage grid)
 
 
 @dataclass
@@ -50,17 +53,32 @@ class LocationView:
 
 @dataclass
 class Store:
-    """The brand results and the per-location tables of one run's data and settings."""
+    """The brand results, the per-location tables and the topic reports' tables of one run's data.
 
-    results: BrandResults
+    `results` is None when the brand results could not be computed on these data (`facts['results_problem']`
+    says why); the data-quality tables are there all the same."""
+
+    results: BrandResults | None
     trends: pd.DataFrame
     brand_trends: pd.DataFrame
     gaps: pd.DataFrame
     comments: pd.DataFrame
     settings: dict
+    tables: dict = dataclasses.field(default_factory=dict)  # name -> DataFrame (`topic_tables`)
+    facts: dict = dataclasses.field(default_factory=dict)  # name -> a single figure or small dict
+
+    def table(self, name: str) -> pd.DataFrame:
+        """One of the topic reports' tables; KeyError naming the tables there are."""
+        if name in self.facts.get("unavailable", {}):
+            raise ValueError(f"{name} could not be computed on these data: {self.facts['unavailable'][name]}")
+        if name not in self.tables:
+            raise KeyError(f"the run store has no table {name!r}; it has {', '.join(sorted(self.tables)) or 'none'}")
+        return self.tables[name]
 
     def location(self, location_id: str) -> LocationView:
         """One location's view; ValueError when the location is not in the data."""
+        if self.results is None:
+            raise ValueError(f"no brand results in this store: {self.facts.get('results_problem', 'not computed')}")
         card = self.results.scorecard
         row = card[card["location_id"] == location_id]
         if row.empty:
@@ -86,6 +104,7 @@ class Store:
         (temporary / "results.pkl").write_bytes(pickle.dumps(self.results))
         for name in TABLES:
             getattr(self, name).to_parquet(temporary / f"{name}.parquet", index=False)
+        (temporary / TOPIC).write_bytes(pickle.dumps({"tables": self.tables, "facts": self.facts}))
         (temporary / "store.json").write_text(json.dumps({"format": FORMAT, "settings": self.settings}, indent=2,
                                                          default=str), encoding="utf-8")
         try:
@@ -106,38 +125,93 @@ def read(folder) -> Store:
         raise ValueError(f"{folder} holds a run store of format {meta.get('format')}, not {FORMAT}")
     results = pickle.loads((folder / "results.pkl").read_bytes())
     tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}
-    return Store(results=results, settings=meta["settings"], **tables)
+    topic = pickle.loads((folder / TOPIC).read_bytes())
+    return Store(results=results, settings=meta["settings"], tables=topic["tables"], facts=topic["facts"], **tables)
 
 
-def build(dataset, results: BrandResults, comments: int = 10) -> Store:
+def build(dataset, results: BrandResults | None, comments: int = 10, settings: dict | None = None,
+          problem: str = "") -> Store:
     """The store of `dataset` (a Source or CXDataset) for brand results already computed on it.
 
     Per location: the measure per period at the report's period, or per year where fewer than half
     of its periods reach min_n (`metrics.readable_trend`, for every location in two reductions); the
-    attribute gaps; and its `comments` most recent comments, redacted.
+    attribute gaps; and its `comments` most recent comments, redacted. Plus `topic_tables`. With
+    `results` None (they could not be computed: `problem` says why) only the data-quality tables are
+    built, with `settings` (period, min_n) given here.
     """
     from cxresearch.measures import metrics as mx
     from cxresearch.measures.scorecard import attribute_gaps
     from cxresearch.reports.prose import recent_comments
 
-    m, settings = results.measure, dict(results.settings)
-    period, min_n = settings["period"], settings["min_n"]
+    settings = dict(results.settings) if results is not None else dict(settings or {})
+    period, min_n = settings.setdefault("period", "Q"), settings.setdefault("min_n", mx.DEFAULT_MIN_N)
+    tables, facts = topic_tables(dataset, results, period, min_n)
+    if results is None:
+        empty = pd.DataFrame({"location_id": pd.Series(dtype="string")})
+        return Store(results=None, trends=empty, brand_trends=pd.DataFrame({"grain": pd.Series(dtype="string")}),
+                     gaps=empty, comments=empty, settings=settings, tables=tables,
+                     facts=facts | {"results_problem": problem or "the brand results were not computed"})
+    m = results.measure
     trends, brand_trends = _readable_trends(mx, dataset, m, period, min_n)
     responses = dataset.responses  # one fetch, for the ratings and the comments of every location
     light = dataclasses.replace(results, customers=None, retention=_plain(results.retention),
                                 survival=_plain(results.survival), revenue=_plain(results.revenue), ex=_plain(results.ex))
     return Store(results=light, trends=trends, brand_trends=brand_trends, gaps=attribute_gaps(responses),
-                 comments=recent_comments(responses, None, comments, score=m.name), settings=settings)
+                 comments=recent_comments(responses, None, comments, score=m.name), settings=settings,
+                 tables=tables, facts=facts)
+
+
+def topic_tables(dataset, results: BrandResults | None, period: str, min_n: int) -> tuple[dict, dict]:
+    """The tables and figures the topic reports show, each reduced once from the data.
+
+    Data quality (always): `accounting`, `rejects_by_reason`, `coverage` (responses per location and
+    period) and facts `rejected`, `ignored_columns`, `small_cells`, `span`, `with_customer`,
+    `with_transaction`, `missingness`. With results: the measure `by_region`, `by_format`,
+    `by_channel`, `by_journey_stage`; `consistency` (ICC brand-wide and within region and format),
+    `reach` (multichannel share), `stage_funnel`, `cohorts`; and from the customer table (which
+    the store does not keep) `retention_rates` by the measure's group and `loyalty_tiers`."""
+    from cxresearch.measures import compare, journey, retention, revenue
+    from cxresearch.measures import metrics as mx
+
+    responses = dataset.responses
+    coverage, small = mx.response_coverage(dataset, period=period, min_n=min_n)
+    accounting = dataset.accounting().reset_index()
+    tables = {"accounting": accounting, "rejects_by_reason": dataset.rejects_by_reason(),
+              "coverage": coverage, "missingness": mx.score_missingness(responses)}
+    facts = {"rejected": int(accounting["rejected"].sum()), "ignored_columns": dict(dataset.ignored_columns or {}),
+             "small_cells": float(small), "span": revenue.purchase_span(dataset),
+             "with_customer": float(responses["customer_id"].notna().mean()) if len(responses) else float("nan"),
+             "with_transaction": float(responses["transaction_id"].notna().mean()) if len(responses) else float("nan")}
+    if results is None:
+        return tables, facts
+    m, customers, unavailable = results.measure, results.customers, {}
+    reductions = {f"by_{by}": (lambda by=by: mx.summarize_measure(dataset, m, by=by, min_n=min_n))
+                  for by in ("region", "format", "channel", "journey_stage")}
+    reductions |= {"consistency": lambda: compare.consistency_by(dataset, groups=("region", "format"), metric=m),
+                   "reach": lambda: journey.channel_reach(dataset, min_n=min_n),
+                   "stage_funnel": lambda: journey.stage_funnel(responses),
+                   "cohorts": lambda: retention.cohort_matrix(dataset)}
+    if customers is not None:
+        reductions |= {"retention_rates": lambda: retention.retention_rates(customers, by="cx_group", min_n=min_n),
+                       "loyalty_tiers": lambda: retention.loyalty_tiers(customers, by=[])}
+    for name, reduce in reductions.items():
+        try:
+            tables[name] = reduce()
+        except ValueError as exc:  # e.g. too few groups for an ICC: the report that shows it says why
+            unavailable[name] = str(exc)
+    return tables, facts | {"unavailable": unavailable}
 
 
 def open_store(data=None, mapping=None, *, store=None, horizon_days: int = 180, min_n: int = 30, period: str = "Q",
                seed: int = 0, measure: str | None = "auto", score_window_days: int = 30, min_gap_hours: float = 24,
-               comments: int = 10) -> Store:
+               comments: int = 10, results: bool = True) -> Store:
     """The run's store at `store` when it holds one (a scheduled run); otherwise the store of `data`,
     built now (an analyst's session) and written to `store` if given.
 
     The keyword arguments are the notebooks' parameters; a store read back carries the settings it
-    was built with (`Store.settings`). Also sets the charts' style.
+    was built with (`Store.settings`). With `results=False` (the data-quality report) a store whose
+    brand results could not be computed is fine; otherwise that is a ValueError saying why. Also
+    sets the charts' style.
     """
     import warnings
 
@@ -146,19 +220,32 @@ def open_store(data=None, mapping=None, *, store=None, horizon_days: int = 180, 
     warnings.filterwarnings("ignore", category=FutureWarning)
     plots.set_style()
     if store is not None and (Path(store) / "store.json").is_file():
-        return read(store)
+        return _checked(read(store), results)
     if data is None:
         raise ValueError("open_store needs the data (a folder or connection string) or a folder holding a run store")
     from cxresearch.engine import connect
     from cxresearch.reports.brand import brand_results
 
     dataset = connect(data, mapping=mapping)
-    results = brand_results(dataset, horizon_days=horizon_days, min_n=min_n, period=period, seed=seed,
-                            measure=measure, score_window_days=score_window_days, min_gap_hours=min_gap_hours)
-    built = build(dataset, results, comments=comments)
+    settings = {"horizon_days": horizon_days, "min_n": min_n, "period": period, "seed": seed}
+    try:
+        shared, problem = brand_results(dataset, horizon_days=horizon_days, min_n=min_n, period=period, seed=seed,
+                                        measure=measure, score_window_days=score_window_days,
+                                        min_gap_hours=min_gap_hours), ""
+    except Exception as exc:  # noqa: BLE001  the data-quality tables do not need the results
+        if results:
+            raise
+        shared, problem = None, str(exc)
+    built = build(dataset, shared, comments=comments, settings=settings, problem=problem)
     if store is not None:
         built.write(store)
     return built
+
+
+def _checked(store: Store, results: bool) -> Store:
+    if results and store.results is None:
+        raise ValueError(f"the brand results could not be computed on these data: {store.facts.get('results_problem')}")
+    return store
 
 
 def _plain(effect):
