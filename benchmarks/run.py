@@ -2,7 +2,7 @@
 
     python benchmarks/run.py                          # data/sample and a 1,000-location brand
     python benchmarks/run.py --sizes sample           # the bundled sample only (about 2 minutes)
-    python benchmarks/run.py --sizes 1000 --customers 1000000 --deep-dives 200
+    python benchmarks/run.py --sizes 1000 --customers 1000000 --deep-dives 200 --brands /tmp/brands
 
 Measures, in one process and on the same machine: (1) the floor, papermill executing an empty
 notebook (kernel start and shutdown), the cost every report pays; (2) for each size, `cxresearch
@@ -95,7 +95,10 @@ def brand_folder(size: str, customers: int, folder: Path) -> Path:
     """data/sample, or a synthetic brand of `size` locations written by `cxresearch synth`."""
     if size == "sample":
         return ROOT / "data" / "sample"
-    target = folder / f"brand-{size}"
+    target = folder / f"brand-{size}-{customers}"
+    if (target / "truth.json").is_file():
+        print(f"reusing the brand in {target}", flush=True)
+        return target
     started = time.perf_counter()
     subprocess.run([str(Path(sys.executable).parent / "cxresearch"), "synth", "--locations", size, "--customers", str(customers),
                     "--seed", "1", "--out", str(target)], check=True, stdout=subprocess.DEVNULL)
@@ -157,13 +160,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="sample,1000", help="comma-separated: sample and/or numbers of locations")
     parser.add_argument("--customers", type=int, default=1_000_000, help="customers of a synthetic brand")
     parser.add_argument("--deep-dives", default="all", help="'all' or how many deep dives to run")
+    parser.add_argument("--brands", default=None, help="folder to keep generated brands in and reuse (default: a temporary one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         floor = floor_seconds(folder)
         print(f"floor (empty notebook through papermill): {floor:.2f} s", flush=True)
         for size in args.sizes.split(","):
-            data = brand_folder(size.strip(), args.customers, folder)
+            data = brand_folder(size.strip(), args.customers, Path(args.brands) if args.brands else folder)
             measured = measure_suite(data, folder / size, args.workers, args.deep_dives)
             report(size, measured, floor, args.workers)
 
