@@ -11,6 +11,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 from bs4 import BeautifulSoup
@@ -271,4 +272,29 @@ def test_a_chart_states_its_finding_in_its_alt_text():
                                             "lowest North (70%, n=120).")
     low, high = ax.get_xlim()
     assert 55 <= low < 65 and 86 < high <= 100  # fits the data (and the scale), not 0-100
+    plt.close("all")
+
+
+def test_a_ranking_chart_of_many_locations_shows_the_ends_and_counts_everyone():
+    """1,000 locations: the chart keeps the 30 lowest and 30 highest (a readable, light figure), says how
+    many lie between, and its title and description still count every location."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cxresearch.reports import plots
+
+    rng = np.random.default_rng(0)
+    value = rng.normal(30, 10, 1000)
+    flags = np.where(value > 50, "above", np.where(value < 10, "below", "within"))
+    card = pd.DataFrame({"location_id": [f"L{i:04d}" for i in range(1000)], "name": [f"Store {i}" for i in range(1000)],
+                         "value": value, "verdict_ci_low": value - 8, "verdict_ci_high": value + 8, "funnel_flag": flags,
+                         "brand_value": 30.0, "verdict_level": 0.995, "metric": "nps"})
+    ax = plots.by_location(card, measure="nps")
+    assert len(ax.get_yticks()) == 60 and ax.figure.get_size_inches()[1] < 20
+    assert "the lowest and highest 30 of 1,000 shown" in ax.get_title()
+    assert any("940 locations in between" in t.get_text() for t in ax.texts)
+    above = int((flags == "above").sum())
+    assert "1,000 locations compared" in ax.cx_finding and f"{above} above" in ax.cx_finding
     plt.close("all")

@@ -81,14 +81,20 @@ def _measure(frame: pd.DataFrame, measure):
     return get(measure if measure is not None else frame.attrs.get("measure", "nps"))
 
 
-def by_location(scorecard: pd.DataFrame, top: int | None = None, ax=None, measure=None):
+def by_location(scorecard: pd.DataFrame, top: int | None = None, ax=None, measure=None, at_most: int = 60):
     """Each compared location's value with the range its verdict rests on (`compare.verdicts`), coloured
     by the verdict, against the brand: a range wholly right of the brand line is green, wholly left
-    pink, so the chart and the verdict agree. Locations without enough responses are left out."""
+    pink, so the chart and the verdict agree. Locations without enough responses are left out.
+
+    Beyond `at_most` locations the chart shows the lowest and highest `at_most / 2` each, with a line
+    saying how many lie between (a chart of 1,000 rows is neither readable nor light; the scorecard
+    table lists them all); the title and the description count every location."""
     m = _measure(scorecard, measure)
-    data = scorecard[scorecard["funnel_flag"] != "too few"].dropna(subset=["value"]).sort_values("value")
+    everyone = scorecard[scorecard["funnel_flag"] != "too few"].dropna(subset=["value"]).sort_values("value")
     if top is not None:
-        data = data.tail(top)
+        everyone = everyone.tail(top)
+    left_out = max(0, len(everyone) - at_most)
+    data = pd.concat([everyone.head(at_most // 2), everyone.tail(at_most - at_most // 2)]) if left_out else everyone
     ax = _axes(ax, height=max(3, 0.26 * len(data) + 1.2))
     y = np.arange(len(data))
     colours = data["funnel_flag"].map(FLAG_COLOURS).fillna("#8c8c8c")
@@ -98,15 +104,22 @@ def by_location(scorecard: pd.DataFrame, top: int | None = None, ax=None, measur
         ax.axvline(data["brand_value"].iloc[0], color=BRAND, linestyle="--", linewidth=1, label=f"brand {m.label}")
         ax.legend(loc="lower right")
     ax.set_yticks(y, data["name"].fillna(data["location_id"]), fontsize=MIN_FONT - 1 if len(data) > 40 else MIN_FONT)
+    if left_out:
+        ax.axhline(at_most // 2 - 0.5, color="#8c8c8c", linewidth=0.8, linestyle=":")
+        ax.annotate(f"{left_out:,} locations in between, listed in the table", (0.02, at_most // 2 - 0.5),
+                    xycoords=("axes fraction", "data"), va="center", fontsize=MIN_FONT, color="#555555",
+                    backgroundcolor="white")
     level = f"{data['verdict_level'].iloc[0]:.1%}".replace(".0%", "%") if len(data) else "95%"
+    data = everyone  # the counts and the description are about every location compared
     above, below = int((data["funnel_flag"] == "above").sum()), int((data["funnel_flag"] == "below").sum())
     colours_said = ", ".join(part for part, count in (("green above", above), ("pink below", below)) if count)
     ax.set(xlabel=f"{m.short()} with its {level} range (widened for the number of locations compared)", ylabel="",
            title=f"{m.label} by location" + (f": {colours_said} the brand beyond chance" if colours_said else
-                                             ": none differs from the brand beyond chance"))
+                                             ": none differs from the brand beyond chance")
+           + (f"\n(the lowest and highest {at_most // 2} of {len(everyone):,} shown)" if left_out else ""))
     if len(data):
         names = data["name"].fillna(data["location_id"]).astype(str)
-        describe(ax, f"{len(data)} locations compared with the brand's {m.format(data['brand_value'].iloc[0])}: "
+        describe(ax, f"{len(data):,} locations compared with the brand's {m.format(data['brand_value'].iloc[0])}: "
                      f"{above} above and {below} below it beyond chance. Highest {names.iloc[-1]} "
                      f"({m.format(data['value'].iloc[-1])}), lowest {names.iloc[0]} ({m.format(data['value'].iloc[0])}).")
     return ax

@@ -373,6 +373,7 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
             raise
         except Exception as exc:  # noqa: BLE001  without a store each report builds its own from the data
             logging.getLogger(__name__).warning("the run's store could not be built: %s", exc)
+    prepared = time.perf_counter() - started  # brand results and the store, before the first notebook
     places, label = _places(results, dataset)
     if reused:
         _copy_reused(out / retry_failed, staging, reused)
@@ -383,7 +384,8 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
             job.parameters["cache_dir"] = "<run>/_cache"  # removed after the run; the manifest should not name it
         if "store" in job.parameters:
             job.parameters["store"] = STORE  # kept in the run, for analysts (relative to the run's folder)
-    manifest = _manifest(run_id, config, data, jobs, time.perf_counter() - started, retry_failed)
+    manifest = _manifest(run_id, config, data, jobs, time.perf_counter() - started, retry_failed) | {
+        "prepare_s": round(prepared, 1)}
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
     publish.link_locations(staging / publish.PAGES, _deep_dive_pages(jobs))
     (staging / "index.html").write_text(_index_html(manifest, places, label), encoding="utf-8")
