@@ -128,7 +128,7 @@ def _fit_retention(table: pd.DataFrame, covariates, cluster: str, level: float, 
     clusters = int(data[cluster].nunique())
     z = float(stats.t.ppf(0.5 + level / 2, clusters - 1))
     outcomes = table["retained"].dropna().astype(bool)
-    n = {"customers": int(len(data)), "locations": int(data[cluster].nunique()),
+    n = {"customers": int(len(data)), "locations": clusters,
          "censored_excluded": int(table["retained"].isna().sum()),
          "without_score": int((table["retained"].notna() & table[score].isna()).sum())}
     varying = sorted({column.split("=")[0] for _, column in interactions})

@@ -357,8 +357,11 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
     publish.write_stylesheet(staging / publish.PAGES)
     params = config.get("parameters") or {}
     results, problem = None, ""
+    # the brand-results cache is for notebooks that still declare `cache_dir`; the run's own reports
+    # read the store, so without such a notebook writing the cache (customer table included) is waste
+    cache = staging / "_cache" if any("cache_dir" in job.parameters for job in pending) else None
     try:
-        results = brand_results(dataset, cache_dir=staging / "_cache", fingerprint=fingerprint(data),
+        results = brand_results(dataset, cache_dir=cache, fingerprint=fingerprint(data) if cache else None,
                                 **{k: v for k, v in params.items() if k in SETTINGS})
     except guard.RunStopped as stop:
         stop.total = len(pending)

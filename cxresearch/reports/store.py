@@ -68,7 +68,8 @@ class Store:
     facts: dict = dataclasses.field(default_factory=dict)  # name -> a single figure or small dict
 
     def table(self, name: str) -> pd.DataFrame:
-        """One of the topic reports' tables; KeyError naming the tables there are."""
+        """One of the topic reports' tables; ValueError saying why when it could not be computed on
+        these data, KeyError naming the tables there are when there is no such table."""
         if name in self.facts.get("unavailable", {}):
             raise ValueError(f"{name} could not be computed on these data: {self.facts['unavailable'][name]}")
         if name not in self.tables:
