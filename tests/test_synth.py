@@ -6,6 +6,7 @@ brands large enough that the tolerance is a few percent of the effect.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -567,3 +568,28 @@ def test_models_recover_the_csat_truth(csat_brand):
     rev = models.revenue_effect(ds, measure="csat", n_boot=50, seed=0)
     assert abs(rev.estimate - truth.revenue_pct_per_10) < 3 * rev.se, (rev.estimate, rev.se, truth.revenue_pct_per_10)
     assert rev.extra["measure"] == "csat" and rev.se < 0.5 * truth.revenue_pct_per_10
+
+
+def test_planted_comment_topics_change_what_is_written_and_nothing_else(small):
+    """truth.comment_topics names the locations whose unhappy customers single out one attribute;
+    their comments say it more often than elsewhere, and without the plant every other column of
+    every table is the same."""
+    ds, truth = small
+    assert truth.comment_topics and set(truth.comment_topics) <= set(ds.locations["location_id"])
+    assert len(truth.comment_topics) == round(0.15 * 12)
+    params = dataclasses.replace(synth.SynthParams(), comment_topic_share=0.0)
+    plain, plain_truth = synth.generate(12, 3000, seed=1, params=params)
+    assert plain_truth.comment_topics == {}
+    for name in ("responses", "transactions", "customers"):
+        a, b = getattr(ds, name), getattr(plain, name)
+        kept = [c for c in a.columns if c != "comment"]
+        pd.testing.assert_frame_equal(a[kept], b[kept])
+    r, p = ds.responses, plain.responses
+    assert (r["comment"].isna() == p["comment"].isna()).all()
+    unhappy = r["comment"].notna() & (r["nps"] <= 8)
+    for location, topic in truth.comment_topics.items():
+        words = synth.COMMENT_TOPIC_TERMS[topic]
+        here = unhappy & (r["location_id"] == location)
+        said = r.loc[here, "comment"].str.lower().str.contains("|".join(words)).mean()
+        before = p.loc[here, "comment"].str.lower().str.contains("|".join(words)).mean()
+        assert said > before, (location, topic, said, before)

@@ -166,7 +166,7 @@ from cxresearch.io.dataset import CXDataset
 from cxresearch.synth.messy import _make_messy, _to_raw
 from cxresearch.synth.params import ATTRIBUTES, FORMATS, GROUPS, REGIONS, SEGMENTS, SynthParams, Truth
 from cxresearch.synth.tables import _build
-from cxresearch.synth.world import _streams
+from cxresearch.synth.world import COMMENT_TOPIC_TERMS, _streams
 
 
 def generate(n_locations: int = 60, n_customers: int = 20000, start="2024-01-01", end="2025-12-31",
@@ -271,5 +271,5 @@ def write_raw(tables: dict[str, pd.DataFrame], folder, format: str = "csv") -> P
     return out
 
 
-__all__ = ["ATTRIBUTES", "FORMATS", "GROUPS", "REGIONS", "SEGMENTS", "SynthParams", "Truth", "generate", "generate_raw",
-           "write_raw"]
+__all__ = ["ATTRIBUTES", "COMMENT_TOPIC_TERMS", "FORMATS", "GROUPS", "REGIONS", "SEGMENTS", "SynthParams", "Truth",
+           "generate", "generate_raw", "write_raw"]

@@ -27,7 +27,7 @@ MEASURE_REFERENCE = {"nps": NPS_REFERENCE, "csat": 70.0, "ces": 70.0}  # spend i
 SHARE_REVENUE_PCT = 15.0  # default % revenue per +10 points of a CSAT or CES top-box share (see revenue_pct)
 # each measure's groups top, middle, bottom (the generator's group index 0, 1, 2)
 MEASURE_GROUPS = {name: tuple(reversed(get_measure(name).groups)) for name in MEASURE_REFERENCE}
-STREAMS = ("locations", "ex", "customers", "purchases", "spend", "survey", "keydrivers", "messy")
+STREAMS = ("locations", "ex", "customers", "purchases", "spend", "survey", "keydrivers", "messy", "comments")
 REGION_CENTRES = {"North": (46.0, -94.0), "South": (32.5, -88.0), "East": (40.5, -76.0),
                   "West": (37.5, -120.0), "Central": (39.0, -98.0)}
 
@@ -96,7 +96,9 @@ class SynthParams:
     score_patterns: tuple = ((1, 1, 1, 0.70), (1, 0, 0, 0.12), (1, 1, 0, 0.10), (0, 1, 1, 0.05), (1, 0, 1, 0.03))
     attribute_rate: float = 0.6  # share of responses with the attribute battery
     attribute_skip: float = 0.03  # item non-response within the battery
-    comment_rate: float = 0.2
+    comment_rate: float = 0.4  # (the real Olist sample: 43% of reviews carry a comment)
+    comment_topic_share: float = 0.15  # share of locations with a planted comment topic (truth.comment_topics)
+    comment_topic_rate: float = 0.5  # share of their unhappy customers' comments on it
     response_delay_hours: float = 4.0
 
     @classmethod
@@ -171,6 +173,10 @@ class Truth:
     (larger: rounding and the limits of the answer scales attenuate the observed ones).
 
     messy_counts: per table, the defects injected by generate_raw(messy=True) (see there).
+    comment_topics: location_id -> the attribute ("speed", ...) whose complaints were planted in that
+    location's comments (`SynthParams.comment_topic_share`, `comment_topic_rate`); the words of each
+    topic are `cx.synth.COMMENT_TOPIC_TERMS`. Other locations' comments follow each customer's own
+    best and worst attribute only.
     parameters: every argument of the run; `regenerate()` rebuilds the brand from them.
     """
 
@@ -191,6 +197,7 @@ class Truth:
     location_nps: pd.DataFrame
     location_quarter_nps: pd.DataFrame
     messy_counts: dict = field(default_factory=dict)
+    comment_topics: dict = field(default_factory=dict)  # location_id -> the attribute its comments single out
     measure: str = "nps"
     brand_score: float | None = None  # None (a truth saved before measures existed): taken from the NPS fields
     revenue_log_per_10: float | None = None

@@ -24,6 +24,7 @@ from cxresearch.synth.world import (
     _spend,
     _streams,
     _survey,
+    planted_comment_topics,
 )
 
 
@@ -46,7 +47,8 @@ def _build(n_locations, n_customers, start, end, seed, survey_rate, horizon_days
     buys = _simulate_purchases(cust, loc, exp, p, rng["purchases"], cal)
     channel = _draw_fixed(rng["spend"], p.purchase_channel_probs, len(buys["time"]))
     revenue = _spend(buys, cust, loc, exp, p, rng["spend"], cal)
-    resp = _survey(buys, channel, exp, p, survey_rate, rng["survey"], cal)
+    planted = planted_comment_topics(n_locations, p, rng["comments"])
+    resp = _survey(buys, channel, exp, p, survey_rate, rng["survey"], cal, (planted, rng["comments"]))
 
     location_ids = _ids("L", n_locations, 4)
     customer_ids = _ids("C", n_customers, 6)
@@ -61,7 +63,8 @@ def _build(n_locations, n_customers, start, end, seed, survey_rate, horizon_days
                  "seed": seed, "survey_rate": survey_rate, "horizon_days": horizon_days,
                  "params": _plain(dataclasses.asdict(p)), "measure": measure}
     truth = _truth(arguments, p, loc, ex, exp, cust, buys, location_ids, cal, horizon_days, rng["keydrivers"])
-    return tables, truth
+    topics = {location_ids[i]: ATTRIBUTES[j] for i, j in enumerate(planted) if j >= 0}
+    return tables, dataclasses.replace(truth, comment_topics=topics)
 
 
 def _locations_frame(loc: dict, ids: pd.Series) -> pd.DataFrame:

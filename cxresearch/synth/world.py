@@ -385,28 +385,59 @@ def _attributes_given_total(total: np.ndarray, alpha: np.ndarray, exp: _Experien
     return latent, np.clip(np.rint(latent), 1, 5)
 
 
-COMMENT_TEMPLATES = {
-    0: ("Great {a}!", "Loved the {a}.", "Really impressed by the {a}.", "{A} was excellent, will be back."),
-    1: ("{A} was okay.", "Fine overall, the {a} could be better.", "Nothing special about the {a}."),
-    2: ("Poor {a}.", "Disappointed with the {a}.", "{A} needs work.", "Will not come back, the {a} was bad."),
+# What customers write: an opening in the tone of their group (top, middle, bottom), then a sentence on
+# one attribute, praise from the top group and a complaint from the others. Several wordings per
+# attribute share its key terms (COMMENT_TOPIC_TERMS), so a text method has a topic to find.
+COMMENT_OPENINGS = {
+    0: ("Great visit.", "Lovely experience.", "Really impressed.", "Will be back."),
+    1: ("It was okay.", "Fine overall.", "Nothing special.", "Average visit."),
+    2: ("Disappointed.", "Not happy.", "Will not come back.", "Poor visit."),
 }
-ATTRIBUTE_NOUNS = ("staff", "speed of service", "cleanliness", "product availability", "prices")
+COMMENT_SENTENCES = {  # attribute -> (praise, complaint) wordings, in ATTRIBUTES order
+    "staff": (("The staff were friendly and helpful.", "Lovely staff, very helpful.", "Helpful friendly staff."),
+              ("The staff were rude.", "Rude staff, nobody helped.", "Unhelpful staff at the counter.")),
+    "speed": (("Quick service, no queue.", "Fast service and no waiting.", "No queue, quick checkout."),
+              ("Waited ages in the queue.", "Slow service and a long wait.", "Long queue, the wait was too slow.")),
+    "cleanliness": (("Very clean and tidy.", "Clean tidy shop.", "Spotless, really clean."),
+                    ("The place was dirty.", "Dirty floors and messy shelves.", "Dirty toilets, not clean at all.")),
+    "availability": (("Everything I wanted was in stock.", "Good range, all in stock.", "In stock and easy to find."),
+                     ("What I wanted was out of stock.", "Empty shelves, out of stock again.",
+                      "Out of stock, shelves half empty.")),
+    "price": (("Good prices and fair value.", "Cheap, good value.", "Fair prices for the quality."),
+              ("Too expensive for what you get.", "Prices too high, poor value.", "Expensive, prices keep rising.")),
+}
+COMMENT_TOPIC_TERMS = {"staff": ("staff", "rude", "helpful"), "speed": ("queue", "wait", "slow"),
+                       "cleanliness": ("dirty", "clean"), "availability": ("stock", "shelves"),
+                       "price": ("prices", "expensive", "value")}
 
 
 def _comment_bank() -> tuple[np.ndarray, np.ndarray]:
-    """All comment texts, indexed [group, template, attribute], and templates per group."""
-    width = max(len(t) for t in COMMENT_TEMPLATES.values())
-    bank = np.empty((3, width, len(ATTRIBUTES)), dtype=object)
-    for g, templates in COMMENT_TEMPLATES.items():
-        for t in range(width):
-            text = templates[t % len(templates)]
-            for j, noun in enumerate(ATTRIBUTE_NOUNS):
-                bank[g, t, j] = text.format(a=noun, A=noun[0].upper() + noun[1:])
-    return bank, np.array([len(COMMENT_TEMPLATES[g]) for g in range(3)])
+    """All comment texts, indexed [group, opening, attribute, wording]."""
+    n_open = max(len(o) for o in COMMENT_OPENINGS.values())
+    n_word = max(len(w) for pair in COMMENT_SENTENCES.values() for w in pair)
+    bank = np.empty((3, n_open, len(ATTRIBUTES), n_word), dtype=object)
+    for g, openings in COMMENT_OPENINGS.items():
+        for o in range(n_open):
+            for j, attribute in enumerate(ATTRIBUTES):
+                wordings = COMMENT_SENTENCES[attribute][0 if g == 0 else 1]
+                for w in range(n_word):
+                    bank[g, o, j, w] = f"{openings[o % len(openings)]} {wordings[w % len(wordings)]}"
+    return bank, np.array([n_open, n_word])
+
+
+def planted_comment_topics(n_locations: int, p: SynthParams, rng: np.random.Generator) -> np.ndarray:
+    """The attribute (index) each location's unhappy customers single out, or -1: a random
+    `comment_topic_share` of locations gets one local problem that its middle- and bottom-group
+    commenters mention in `comment_topic_rate` of their comments (scores are not changed)."""
+    planted = np.full(n_locations, -1, dtype=np.int64)
+    count = int(round(p.comment_topic_share * n_locations))
+    where = rng.choice(n_locations, size=count, replace=False)
+    planted[np.sort(where)] = rng.integers(0, len(ATTRIBUTES), size=count)
+    return planted
 
 
 def _survey(buys: dict, channel: np.ndarray, exp: _Experience, p: SynthParams, survey_rate: float,
-            rng: np.random.Generator, cal: _Calendar) -> dict:
+            rng: np.random.Generator, cal: _Calendar, words: tuple[np.ndarray, np.random.Generator]) -> dict:
     """Responses: a random subset of purchases, with scores revealing their experience. An NPS brand
     asks NPS, CSAT and CES in the `score_patterns` mix; a CSAT or CES brand asks only its measure, whose
     answer (drawn with the purchase) it reveals."""
@@ -441,7 +472,7 @@ def _survey(buys: dict, channel: np.ndarray, exp: _Experience, p: SynthParams, s
     drawn = _draw_fixed(rng, p.response_channel_probs, n)
     resp_channel = np.where(purchase_channel == schema.CHANNELS.index("in_store"), drawn, purchase_channel)
     stage = _draw_fixed(rng, p.journey_stage_probs, n)
-    comment = _comments(group, latent - exp.alpha[l, k], rng, p.comment_rate)
+    comment = _comments(group, latent - exp.alpha[l, k], rng, p, words[1], words[0][l])
     delay = np.minimum(rng.standard_exponential(n) * p.response_delay_hours, 48.0) / 24
     when = buys["time"][idx] + delay
     same = (cal.quarter_of(when) == k) & (when < cal.n_days)
@@ -452,15 +483,21 @@ def _survey(buys: dict, channel: np.ndarray, exp: _Experience, p: SynthParams, s
     return {name: values[order] for name, values in out.items()}
 
 
-def _comments(group: np.ndarray, deviation: np.ndarray, rng: np.random.Generator, rate: float) -> np.ndarray:
-    """Short comments for a random share of responses: praise of the best-perceived attribute from
-    promoters, complaints about the worst from the others."""
-    bank, per_group = _comment_bank()
+def _comments(group: np.ndarray, deviation: np.ndarray, rng: np.random.Generator, p: SynthParams,
+              words: np.random.Generator, planted: np.ndarray) -> np.ndarray:
+    """Short comments for a random `comment_rate` of responses: praise of the best-perceived attribute
+    from the top group, a complaint about the worst from the others, except that at a location with a
+    planted topic (`planted` >= 0, per response) the others name that topic in `comment_topic_rate` of
+    their comments. Which comment is written uses `rng` as before this option existed; the wording and
+    the plant use their own stream (`words`), so the scores of a seed do not change."""
+    bank, (n_open, n_word) = _comment_bank()
     n = len(group)
-    has = rng.random(n) < rate
-    template = (rng.random(n) * per_group[group]).astype(np.int64)
+    has = rng.random(n) < p.comment_rate
+    rng.random(n)  # (the draw that chose the wording before the wordings had their own stream)
     attribute = np.where(group == 0, deviation.argmax(axis=1), deviation.argmin(axis=1))
-    text = bank[group, template, attribute]
+    on_plant = (planted >= 0) & (group > 0) & (words.random(n) < p.comment_topic_rate)
+    attribute = np.where(on_plant, planted, attribute)
+    text = bank[group, words.integers(0, n_open, n), attribute, words.integers(0, n_word, n)]
     text[~has] = None
     return text
 
