@@ -9,7 +9,7 @@
 Subpackages, in the order data flows (docs/design.md): `schema` (the data model), `io` (exports,
 mappings, the in-memory dataset), `engine` (the one validation and the raw-event reductions, on
 DuckDB, Spark or a warehouse), `measures` (metrics, compare, retention, revenue, journey,
-scorecard), `models` (CX -> retention and revenue, drivers, what-if), `reports` (brand results,
+scorecard, text), `models` (CX -> retention and revenue, drivers, what-if), `reports` (brand results,
 prose, plots, the runner) and `synth` (a synthetic brand with a published truth).
 """
 
@@ -24,7 +24,7 @@ SUBMODULES = {"engine": "cxresearch.engine", "io": "cxresearch.io", "measures": 
               "journey": "cxresearch.measures.journey", "metrics": "cxresearch.measures.metrics",
               "retention": "cxresearch.measures.retention", "revenue": "cxresearch.measures.revenue",
               "scorecard": "cxresearch.measures.scorecard", "reports": "cxresearch.reports",
-              "plots": "cxresearch.reports.plots"}
+              "plots": "cxresearch.reports.plots", "text": "cxresearch.measures.text"}
 NAMES = {"Source": "cxresearch.engine", "as_source": "cxresearch.engine", "connect": "cxresearch.engine",
          "load_dataset": "cxresearch.engine", "read_qualtrics": "cxresearch.engine", "CXDataset": "cxresearch.io",
          "IngestError": "cxresearch.io", "MappingError": "cxresearch.io", "ces": "cxresearch.measures.metrics",
@@ -67,5 +67,5 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = ["CXDataset", "IngestError", "MappingError", "Source", "as_source", "ces", "compare", "connect", "csat",
            "engine", "importers", "io", "journey", "load_dataset", "measures", "metrics", "models", "nps", "proportion",
-           "read_qualtrics", "reports", "retention", "revenue", "schema", "scorecard", "summarize", "synth", "trend",
-           "__version__"]
+           "read_qualtrics", "reports", "retention", "revenue", "schema", "scorecard", "summarize", "synth", "text",
+           "trend", "__version__"]

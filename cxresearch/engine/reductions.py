@@ -23,8 +23,8 @@ from cxresearch import schema
 from cxresearch.engine.rules import hash64, on_duckdb, repeats
 from cxresearch.schema import METRICS, PASSIVE_MIN, PROMOTER_MIN, ROW, SCALES
 
-__all__ = ["cohort_counts", "customer_key", "customer_outcomes", "customer_purchases", "end_of_data", "ex_means",
-           "first_purchases", "purchase_span", "revenue_sums", "score_counts", "touchpoints"]
+__all__ = ["cohort_counts", "comment_batches", "comments_of", "customer_key", "customer_outcomes", "customer_purchases",
+           "end_of_data", "ex_means", "first_purchases", "purchase_span", "revenue_sums", "score_counts", "touchpoints"]
 
 ENGINE_PERIODS = ("D", "W", "M", "Q", "Y")  # pandas periods whose Ibis truncate unit has the same name
 FIRST_PURCHASE = ("anchor_at", "anchor_location_id", "anchor_channel")
@@ -404,3 +404,41 @@ def _typed_keys(source, out: pd.DataFrame, keys, period) -> pd.DataFrame:
 
 def _ordered(out: pd.DataFrame, keys) -> pd.DataFrame:
     return out.sort_values(list(keys), na_position="last", kind="stable").reset_index(drop=True) if keys else out
+
+
+def comment_batches(source, columns, text: str = "comment", rows_per_batch: int = 200_000):
+    """The responses with a comment, one block of whole locations at a time (about `rows_per_batch`
+    comments each, locations in sorted order, each location's comments in source order): DataFrames
+    of `columns` plus `text`, so a brand's comments never have to be in memory at once (cx.text)."""
+    t = source.table("responses")
+    with_text = t.filter(t[text].notnull())
+    per = with_text.group_by("location_id").aggregate(n=with_text.count()).to_pyarrow().to_pandas()
+    per = per.assign(location_id=per["location_id"].astype(str)).sort_values("location_id", kind="stable")
+    block, size = [], 0
+    for location, n in zip(per["location_id"], per["n"]):
+        block.append(location)
+        size += int(n)
+        if size >= rows_per_batch:
+            yield _comment_block(source, with_text, columns, text, block)
+            block, size = [], 0
+    if block:
+        yield _comment_block(source, with_text, columns, text, block)
+
+
+def _comment_block(source, with_text, columns, text: str, locations: list[str]) -> pd.DataFrame:
+    picked = with_text.filter(with_text["location_id"].isin(locations)).select(*columns, text, ROW)
+    frame = picked.to_pyarrow().to_pandas()
+    order = {location: i for i, location in enumerate(locations)}
+    frame = frame.assign(_at=frame["location_id"].astype(str).map(order))
+    frame = frame.sort_values(["_at", ROW], kind="stable").drop(columns=["_at", ROW]).reset_index(drop=True)
+    typed = schema.conform(frame, "responses")  # (the engine's naive UTC times become aware again)
+    return typed[list(columns)].assign(**{text: frame[text].astype(str)})
+
+
+def comments_of(source, response_ids, text: str = "comment") -> list[str]:
+    """The `text` of the responses `response_ids`, in that order (a few examples, fetched by id)."""
+    wanted = [str(r) for r in response_ids]
+    t = source.table("responses")
+    found = t.filter(t["response_id"].isin(wanted)).select("response_id", text).to_pyarrow().to_pandas()
+    by_id = dict(zip(found["response_id"].astype(str), found[text]))
+    return [str(by_id.get(r, "")) for r in wanted]

@@ -7,8 +7,8 @@ from cxresearch import lazy_exports
 # load the engines or scipy
 __getattr__, __dir__ = lazy_exports(
     globals(), {m: f"cxresearch.measures.{m}" for m in ("compare", "intervals", "journey", "metrics", "retention",
-                                                        "revenue", "scorecard")},
+                                                        "revenue", "scorecard", "text", "topics")},
     dict.fromkeys(("ces", "csat", "nps", "proportion", "summarize", "trend"), "cxresearch.measures.metrics"))
 
 __all__ = ["ces", "compare", "csat", "intervals", "journey", "metrics", "nps", "proportion", "retention", "revenue",
-           "scorecard", "summarize", "trend"]
+           "scorecard", "summarize", "text", "topics", "trend"]

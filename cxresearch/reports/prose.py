@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
+from cxresearch.measures.text import redact
+
 __all__ = ["RANGE", "actions", "brand_sentence", "effect_sentence", "esc", "flags_sentence", "how_to_read", "label",
            "location_link", "md", "measure_value", "method_note", "money", "number", "per_thousand", "recent_comments",
            "redact", "significance", "table", "with_interval"]
@@ -295,23 +297,6 @@ def actions(scorecard: pd.DataFrame, retention=None, revenue=None, drivers: pd.D
             out.append(f"Work on brand-wide drivers rather than single locations: {share}, so the experience is "
                        "consistent across locations and most variation is between customers within a location.")
     return out[:limit]
-
-
-# what a comment must not carry into a report: e-mail addresses, phone and card numbers (long digit
-# runs, with spaces, dashes or brackets), links
-PERSONAL_DATA = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d\s()-]{6,}\d")
-LINK = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
-TOKEN = re.compile(r"[\w-]{4,}")
-
-
-def redact(text: str, ids=()) -> str:
-    """`text` with links, e-mail addresses, phone and card numbers, and any of `ids` (customer ids, say)
-    that it contains as a word, each replaced by [removed]."""
-    out = PERSONAL_DATA.sub("[removed]", LINK.sub("[removed]", text))
-    known = set(ids)
-    if known:
-        out = TOKEN.sub(lambda match: "[removed]" if match.group(0) in known else match.group(0), out)
-    return out
 
 
 def recent_comments(responses: pd.DataFrame, location_id: str | None, n: int = 5, score: str = "nps") -> pd.DataFrame:
