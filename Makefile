@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/metrics.py
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/text.py
 	$(BIN)/python benchmarks/recovery.py
 	$(BIN)/python benchmarks/scale.py
 
