@@ -122,3 +122,23 @@ def test_a_topic_table_that_cannot_be_computed_says_why(tmp_path):
     assert responses["accepted"] == 0 and made.facts["rejected"] >= responses["read"] > 0
     with pytest.raises(ValueError, match="consistency could not be computed on these data: ICC needs"):
         made.table("consistency")
+
+
+def test_the_voice_tables_are_what_cx_text_computes_from_the_data(built):
+    """Notebook 06 and the deep dives read what the comments say from the store: the same topics,
+    terms of low and high scores, and per-location terms as cx.text on the data."""
+    from cxresearch.measures import text
+
+    made, _ = built
+    m = made.results.measure
+    corpus = text.corpus(cx.connect(str(SAMPLE)))
+    found = text.topics(corpus, seed=0, measure=m, period="Q", min_n=30)
+    pd.testing.assert_frame_equal(made.table("voice_topics"), found.table)
+    pd.testing.assert_frame_equal(made.table("voice_by_location"), found.by_location)
+    low = (m.group(corpus.docs[m.name]) == m.groups[0]).fillna(False).to_numpy(bool)
+    pd.testing.assert_frame_equal(made.table("voice_low_terms"), text.distinctive_terms(corpus, low, top=15))
+    pd.testing.assert_frame_equal(made.terms, text.location_terms(corpus, min_comments=30))
+    assert made.facts["voice"]["comments"] == len(corpus) and made.facts["voice"]["language"] == "en"
+    mine = made.terms[made.terms["location_id"] == "L0056"]
+    pd.testing.assert_frame_equal(made.location("L0056").terms, mine.drop(columns="location_id").reset_index(drop=True))
+    assert "expensive" in set(mine["term"])  # its planted topic (truth.json: comment_topics) is price

@@ -15,7 +15,7 @@ from cxresearch.measures.measure import get
 
 __all__ = ["among_peers", "by_group", "by_location", "cohort_heatmap", "coverage_heatmap", "describe", "drivers_chart",
            "estimates_compared", "funnel_plot", "metric_over_time", "nps_by_location", "retention_by_group", "set_style",
-           "stage_funnel"]
+           "stage_funnel", "topic_gaps"]
 
 FLAG_COLOURS = {"above": "#1b7837", "within": "#8c8c8c", "below": "#c51b7d"}
 BRAND = "#2b5d8a"
@@ -329,4 +329,27 @@ def coverage_heatmap(cells: pd.DataFrame, ax=None):
 
     ax = sns.heatmap(cells, cmap="Blues", cbar_kws={"label": "responses"}, yticklabels=False, ax=ax)
     ax.set(xlabel="period", ylabel=f"locations ({len(cells)})", title="Survey responses per location and period")
+    return ax
+
+
+def topic_gaps(topics: pd.DataFrame, ax=None, measure=None):
+    """What comments talk about and how those customers score: per topic (`cx.text.topics(...).table`),
+    the brand's measure among its comments minus the other comments', with its 95% range; the label
+    says the topic's share of comments. Topics below the line come with worse scores."""
+    m = get(measure)
+    data = topics.dropna(subset=["gap"]).sort_values("gap")
+    ax = _axes(ax, height=max(2.5, 0.5 * len(data) + 1.3))
+    y = np.arange(len(data))
+    colours = np.where(data["gap_high"] < 0, FLAG_COLOURS["below"], np.where(data["gap_low"] > 0, FLAG_COLOURS["above"],
+                                                                             FLAG_COLOURS["within"]))
+    ax.hlines(y, data["gap_low"], data["gap_high"], color=colours, linewidth=3)
+    ax.scatter(data["gap"], y, color=colours, zorder=3, s=30)
+    ax.axvline(0, color="#555555", linestyle="--", linewidth=1)
+    labels = [f"{label} ({100 * share:.0f}% of comments)" for label, share in zip(data["label"], data["share"])]
+    ax.set_yticks(y, labels)
+    ax.set(xlabel=f"{m.label} of these comments minus the others', points (95% range)", ylabel="",
+           title=f"What comments talk about, and the {m.label} that comes with it")
+    if len(data):
+        describe(ax, f"Topics of comments by their {m.label} gap: lowest {data['label'].iloc[0]} "
+                     f"({data['gap'].iloc[0]:+.0f} points), highest {data['label'].iloc[-1]} ({data['gap'].iloc[-1]:+.0f}).")
     return ax

@@ -33,8 +33,8 @@ from cxresearch.reports.results import BrandResults
 
 __all__ = ["LocationView", "Store", "build", "open_store", "read"]
 
-FORMAT = 2  # bump when the files change; a store of another format is rebuilt, never misread
-TABLES = ("trends", "brand_trends", "gaps", "comments")
+FORMAT = 3  # bump when the files change; a store of another format is rebuilt, never misread
+TABLES = ("trends", "brand_trends", "gaps", "comments", "terms")
 TOPIC = "topic.pkl"  # the topic reports' tables and figures: one pickle, as their shapes vary (a wide coverage grid)
 
 
@@ -49,6 +49,7 @@ class LocationView:
     brand_trend: pd.DataFrame  # the brand's measure at the same grain
     gaps: pd.DataFrame  # its attribute ratings against the brand's (`scorecard.attribute_gaps`)
     comments: pd.DataFrame  # its most recent comments, redacted (`prose.recent_comments`)
+    terms: pd.DataFrame  # the terms its customers use more than the brand's (`text.location_terms`)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Store:
     brand_trends: pd.DataFrame
     gaps: pd.DataFrame
     comments: pd.DataFrame
+    terms: pd.DataFrame
     settings: dict
     tables: dict = dataclasses.field(default_factory=dict)  # name -> DataFrame (`topic_tables`)
     facts: dict = dataclasses.field(default_factory=dict)  # name -> a single figure or small dict
@@ -90,7 +92,8 @@ class Store:
         pick = lambda frame: frame[frame["location_id"] == location_id].drop(columns="location_id")  # noqa: E731
         return LocationView(location_id, row.iloc[0], mine.drop(columns=["location_id", "grain"]).reset_index(drop=True),
                             grain, brand.drop(columns="grain").reset_index(drop=True),
-                            pick(self.gaps).reset_index(drop=True), pick(self.comments).reset_index(drop=True))
+                            pick(self.gaps).reset_index(drop=True), pick(self.comments).reset_index(drop=True),
+                            pick(self.terms).reset_index(drop=True))
 
     def write(self, folder) -> Path:
         """Write the store to `folder`: results.pkl, one Parquet file per table, store.json.
@@ -144,22 +147,65 @@ def build(dataset, results: BrandResults | None, comments: int = 10, settings: d
     from cxresearch.measures.scorecard import attribute_gaps
     from cxresearch.reports.prose import recent_comments
 
+    language = (settings or {}).get("language") or "auto"
     settings = dict(results.settings) if results is not None else dict(settings or {})
     period, min_n = settings.setdefault("period", "Q"), settings.setdefault("min_n", mx.DEFAULT_MIN_N)
+    settings["language"] = language
     tables, facts = topic_tables(dataset, results, period, min_n)
+    empty = pd.DataFrame({"location_id": pd.Series(dtype="string")})
     if results is None:
-        empty = pd.DataFrame({"location_id": pd.Series(dtype="string")})
         return Store(results=None, trends=empty, brand_trends=pd.DataFrame({"grain": pd.Series(dtype="string")}),
-                     gaps=empty, comments=empty, settings=settings, tables=tables,
+                     gaps=empty, comments=empty, terms=empty, settings=settings, tables=tables,
                      facts=facts | {"results_problem": problem or "the brand results were not computed"})
     m = results.measure
     trends, brand_trends = _readable_trends(mx, dataset, m, period, min_n)
     responses = dataset.responses  # one fetch, for the ratings and the comments of every location
     light = dataclasses.replace(results, customers=None, retention=_plain(results.retention),
                                 survival=_plain(results.survival), revenue=_plain(results.revenue), ex=_plain(results.ex))
+    voice, voice_facts, terms = voice_tables(dataset, m, period, min_n, settings.get("seed", 0), language)
     return Store(results=light, trends=trends, brand_trends=brand_trends, gaps=attribute_gaps(responses),
-                 comments=recent_comments(responses, None, comments, score=m.name), settings=settings,
-                 tables=tables, facts=facts)
+                 comments=recent_comments(responses, None, comments, score=m.name), terms=terms if terms is not None
+                 else empty, settings=settings, tables=tables | voice, facts=_merge_facts(facts, voice_facts))
+
+
+def voice_tables(dataset, m, period: str, min_n: int, seed: int = 0, language: str = "auto"):
+    """What the comments say (`cx.text`), reduced once: (tables, facts, per-location terms).
+
+    Tables `voice_topics` (one row per topic), `voice_by_period`, `voice_by_location`, and the terms of
+    the bottom and the top group's comments against the rest (`voice_low_terms`, `voice_high_terms`);
+    facts `voice` (comments, language, share of responses with a comment, the stability table); the
+    per-location terms (`text.location_terms`). Without enough comments each table is unavailable
+    with the reason, and the terms are None."""
+    from cxresearch.measures import text
+
+    names = ("voice_topics", "voice_by_period", "voice_by_location", "voice_low_terms", "voice_high_terms")
+    try:
+        built = text.corpus(dataset, language=None if language in (None, "auto") else language)
+        result = text.topics(built, seed=seed, measure=m, period=period, min_n=min_n)
+    except ValueError as exc:
+        return {}, {"unavailable": dict.fromkeys(names, str(exc))}, None
+    tables = {"voice_topics": result.table, "voice_by_period": result.by_period, "voice_by_location": result.by_location}
+    unavailable = {}
+    groups = m.group(built.docs[m.name])
+    for name, label in (("voice_low_terms", m.groups[0]), ("voice_high_terms", m.groups[2])):
+        try:
+            tables[name] = text.distinctive_terms(built, (groups == label).fillna(False).to_numpy(bool), top=15)
+        except ValueError as exc:
+            unavailable[name] = str(exc)
+    answered = len(dataset.responses) if hasattr(dataset, "responses") else 0
+    facts = {"voice": {"comments": len(built), "language": built.language, "responses": answered,
+                       "language_name": text.language_name(built.language),
+                       "language_detected": language in (None, "auto"),
+                       "stability": result.stability.to_dict("records"), "periods": list(result.periods)},
+             "unavailable": unavailable}
+    return tables, facts, text.location_terms(built, min_comments=min_n)
+
+
+def _merge_facts(facts: dict, more: dict) -> dict:
+    """`facts` with `more`, their `unavailable` reasons joined."""
+    out = facts | {k: v for k, v in more.items() if k != "unavailable"}
+    out["unavailable"] = facts.get("unavailable", {}) | more.get("unavailable", {})
+    return out
 
 
 def topic_tables(dataset, results: BrandResults | None, period: str, min_n: int) -> tuple[dict, dict]:
@@ -205,11 +251,12 @@ def topic_tables(dataset, results: BrandResults | None, period: str, min_n: int)
 
 def open_store(data=None, mapping=None, *, store=None, horizon_days: int = 180, min_n: int = 30, period: str = "Q",
                seed: int = 0, measure: str | None = "auto", score_window_days: int = 30, min_gap_hours: float = 24,
-               comments: int = 10, results: bool = True) -> Store:
+               comments: int = 10, results: bool = True, language: str = "auto") -> Store:
     """The run's store at `store` when it holds one (a scheduled run); otherwise the store of `data`,
     built now (an analyst's session) and written to `store` if given.
 
-    The keyword arguments are the notebooks' parameters; a store read back carries the settings it
+    The keyword arguments are the notebooks' parameters (`language`: of the comments, an ISO 639-1
+    code, or auto to detect it); a store read back carries the settings it
     was built with (`Store.settings`). With `results=False` (the data-quality report) a store whose
     brand results could not be computed is fine; otherwise that is a ValueError saying why. Also
     sets the charts' style.
@@ -228,7 +275,7 @@ def open_store(data=None, mapping=None, *, store=None, horizon_days: int = 180, 
     from cxresearch.reports.brand import brand_results
 
     dataset = connect(data, mapping=mapping)
-    settings = {"horizon_days": horizon_days, "min_n": min_n, "period": period, "seed": seed}
+    settings = {"horizon_days": horizon_days, "min_n": min_n, "period": period, "seed": seed, "language": language}
     try:
         shared, problem = brand_results(dataset, horizon_days=horizon_days, min_n=min_n, period=period, seed=seed,
                                         measure=measure, score_window_days=score_window_days,
