@@ -141,3 +141,23 @@ def test_olist_low_star_comments_are_about_orders_not_received_and_high_ones_pra
     result = text.topics(built, seed=0)
     worst = result.table.sort_values("gap").iloc[0]
     assert "recebi" in worst["terms"] and worst["gap_high"] < 0
+
+
+def test_the_change_compares_the_last_two_periods_with_enough_comments(sample_responses):
+    """A period just begun (a handful of comments) is not compared: the change is between the last
+    two periods with min_n comments, and its shares are those periods' own."""
+    from cxresearch.measures.topics import compared_periods
+
+    r = sample_responses
+    quarter = r["responded_at"].dt.tz_localize(None).dt.to_period("Q")
+    last = quarter.max()
+    thin = r[(quarter != last) | (r["comment"].notna() & (r.groupby(quarter).cumcount() < 5))]
+    built = text.corpus(thin)
+    compared = compared_periods(built, "Q", 30)
+    assert compared == (str(last - 2), str(last - 1))
+    result = text.topics(built, n_topics=3, seed=0)
+    assert result.compared == compared
+    labels = built.docs["responded_at"].dt.tz_localize(None).dt.to_period("Q").astype(str).to_numpy()
+    first = result.table.iloc[0]
+    in_last = labels == compared[1]
+    assert first["share_last"] == pytest.approx((result.assignment[in_last] == first["topic"]).mean())

@@ -28,7 +28,7 @@ from cxresearch.measures import measure as measures
 from cxresearch.measures.intervals import wilson_interval, z_value
 from cxresearch.measures.text import Corpus, corpus, redact
 
-__all__ = ["TopicsResult", "choose_n_topics", "topics"]
+__all__ = ["TopicsResult", "choose_n_topics", "compared_periods", "topics"]
 
 K_RANGE = range(3, 11)
 TOP_TERMS = 10
@@ -51,6 +51,7 @@ class TopicsResult:
     language: str
     n_comments: int
     periods: tuple = ()
+    compared: tuple = ()  # the two periods the change compares (the last two with min_n comments)
     assignment: np.ndarray = field(default=None, repr=False)
 
     def summary(self) -> str:
@@ -101,7 +102,8 @@ def topics(data, n_topics: int | None = None, seed: int = 0, measure=None, langu
     return TopicsResult(table=table, by_location=_by_location(built, assignment, table, min_n, level),
                         by_period=_by_period(built, assignment, table, period, level), stability=stability,
                         measure=m.name, language=built.language, n_comments=len(built),
-                        periods=tuple(_periods(built, period).cat.categories.astype(str)), assignment=assignment)
+                        periods=tuple(_periods(built, period).cat.categories.astype(str)),
+                        compared=compared_periods(built, period, min_n), assignment=assignment)
 
 
 def _tfidf(counts: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -187,15 +189,15 @@ def _topic_table(built: Corpus, components, doc_weights, assignment, m, level, f
     n = len(built)
     contributions = m.contributions(built.docs[m.name]).to_numpy(dtype="float64")
     periods = _periods(built, period)
-    last = len(periods.cat.categories) - 1
-    codes = periods.cat.codes.to_numpy()
+    codes, labels = periods.cat.codes.to_numpy(), list(periods.cat.categories.astype(str))
+    compared = tuple(labels.index(label) for label in compared_periods(built, period, min_n))  # as codes
     rows = []
     for t in range(1, len(components) + 1):
         on = assignment == t
         label, top = _label(components[t - 1], built.vocabulary)
         low, high = wilson_interval(on.sum(), n, level)
         gap = _gap(contributions[on], contributions[~on], level)
-        change = _share_change(on, codes, last, level, min_n)
+        change = _share_change(on, codes, compared, level)
         rows.append({"topic": t, "label": label, "terms": top, "comments": int(on.sum()), "share": on.mean(),
                      "share_low": float(low), "share_high": float(high), **gap, **change,
                      **_examples(built, doc_weights, on, t)})
@@ -224,17 +226,24 @@ def _gap(on: np.ndarray, rest: np.ndarray, level: float) -> dict:
             "gap_high": gap + half, "p": p}
 
 
-def _share_change(on: np.ndarray, codes: np.ndarray, last: int, level: float, min_n: int) -> dict:
-    """The topic's share of comments in the previous period and the last, and the change with a
-    Newcombe (hybrid Wilson) interval; not computed when either period has fewer than `min_n` comments."""
+def compared_periods(built: Corpus, period: str = "Q", min_n: int = 30) -> tuple[str, ...]:
+    """The last two periods with at least `min_n` comments each (as `cx.trend` compares the last two
+    with enough answers, not a period just begun), or () when fewer than two have that many."""
+    periods = _periods(built, period)
+    counts = periods.value_counts(sort=False)
+    enough = [str(p) for p, n in counts.items() if n >= max(min_n, 1)]
+    return tuple(enough[-2:]) if len(enough) >= 2 else ()
+
+
+def _share_change(on: np.ndarray, codes: np.ndarray, compared: tuple, level: float) -> dict:
+    """The topic's share of comments in the two `compared` periods (their codes), and the change with a
+    Newcombe (hybrid Wilson) interval; missing when there are no two such periods."""
     out = {"share_previous": np.nan, "share_last": np.nan, "change": np.nan, "change_low": np.nan,
            "change_high": np.nan}
-    if last < 1:
+    if not compared:
         return out
-    k1, n1 = on[codes == last - 1].sum(), (codes == last - 1).sum()
-    k2, n2 = on[codes == last].sum(), (codes == last).sum()
-    if min(n1, n2) < max(min_n, 1):
-        return out
+    k1, n1 = on[codes == compared[0]].sum(), (codes == compared[0]).sum()
+    k2, n2 = on[codes == compared[1]].sum(), (codes == compared[1]).sum()
     (l1, u1), (l2, u2) = wilson_interval(k1, n1, level), wilson_interval(k2, n2, level)
     p1, p2 = k1 / n1, k2 / n2
     change = p2 - p1

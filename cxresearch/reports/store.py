@@ -196,7 +196,8 @@ def voice_tables(dataset, m, period: str, min_n: int, seed: int = 0, language: s
     facts = {"voice": {"comments": len(built), "language": built.language, "responses": answered,
                        "language_name": text.language_name(built.language),
                        "language_detected": language in (None, "auto"),
-                       "stability": result.stability.to_dict("records"), "periods": list(result.periods)},
+                       "stability": result.stability.to_dict("records"), "periods": list(result.periods),
+                       "compared": list(result.compared)},
              "unavailable": unavailable}
     return tables, facts, text.location_terms(built, min_comments=min_n)
 
