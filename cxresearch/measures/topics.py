@@ -202,13 +202,19 @@ def _topic_table(built: Corpus, components, doc_weights, assignment, m, level, f
                      "share_low": float(low), "share_high": float(high), **gap, **change,
                      **_examples(built, doc_weights, on, t)})
     table = pd.DataFrame(rows)
-    tested = table["p"].notna()
-    table["q"] = np.nan
-    if tested.any():
-        from statsmodels.stats.multitest import multipletests
+    table["q"], table["change_q"] = _bh_q(table["p"], fdr), _bh_q(table["change_p"], fdr)
+    return table.drop(columns=["p", "change_p"])
 
-        table.loc[tested, "q"] = multipletests(table.loc[tested, "p"], alpha=fdr, method="fdr_bh")[1]
-    return table.drop(columns="p")
+
+def _bh_q(p: pd.Series, fdr: float) -> pd.Series:
+    """Benjamini-Hochberg q-values across the topics (missing where there is no p-value)."""
+    from statsmodels.stats.multitest import multipletests
+
+    out = pd.Series(np.nan, index=p.index)
+    tested = p.notna()
+    if tested.any():
+        out[tested] = multipletests(p[tested], alpha=fdr, method="fdr_bh")[1]
+    return out
 
 
 def _gap(on: np.ndarray, rest: np.ndarray, level: float) -> dict:
@@ -239,7 +245,7 @@ def _share_change(on: np.ndarray, codes: np.ndarray, compared: tuple, level: flo
     """The topic's share of comments in the two `compared` periods (their codes), and the change with a
     Newcombe (hybrid Wilson) interval; missing when there are no two such periods."""
     out = {"share_previous": np.nan, "share_last": np.nan, "change": np.nan, "change_low": np.nan,
-           "change_high": np.nan}
+           "change_high": np.nan, "change_p": np.nan}
     if not compared:
         return out
     k1, n1 = on[codes == compared[0]].sum(), (codes == compared[0]).sum()
@@ -249,8 +255,11 @@ def _share_change(on: np.ndarray, codes: np.ndarray, compared: tuple, level: flo
     change = p2 - p1
     low = change - np.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
     high = change + np.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+    pooled = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    p = 2 * stats.norm.sf(abs(change) / se) if se > 0 else 1.0
     return {"share_previous": p1, "share_last": p2, "change": change, "change_low": float(low),
-            "change_high": float(high)}
+            "change_high": float(high), "change_p": float(p)}
 
 
 def _examples(built: Corpus, doc_weights, on: np.ndarray, t: int, count: int = 2, max_chars: int = 240) -> dict:
