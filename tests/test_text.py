@@ -161,3 +161,15 @@ def test_the_change_compares_the_last_two_periods_with_enough_comments(sample_re
     first = result.table.iloc[0]
     in_last = labels == compared[1]
     assert first["share_last"] == pytest.approx((result.assignment[in_last] == first["topic"]).mean())
+
+
+def test_too_few_comments_is_a_plain_error_and_examples_are_redacted(sample_responses):
+    r = sample_responses
+    with pytest.raises(ValueError, match="too few comments to find topics: 0 comments"):
+        text.topics(r.assign(comment=pd.NA))
+    marked = r.assign(comment=r["comment"].where(r["comment"].isna(), r["comment"] + " Mail me at ana@example.com or "
+                                                 "call +44 20 7946 0958, see www.example.com"))
+    result = text.topics(marked, n_topics=3, seed=0)
+    examples = " ".join(result.table["example_1"]) + " ".join(result.table["example_2"])
+    assert "[removed]" in examples
+    assert "@" not in examples and "7946" not in examples and "www." not in examples
