@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/metrics.py
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/text.py
+	$(BIN)/python benchmarks/alerts.py
 	$(BIN)/python benchmarks/recovery.py
 	$(BIN)/python benchmarks/scale.py
 

@@ -25,7 +25,8 @@ SUBMODULES = {"engine": "cxresearch.engine", "io": "cxresearch.io", "measures": 
               "retention": "cxresearch.measures.retention", "revenue": "cxresearch.measures.revenue",
               "scorecard": "cxresearch.measures.scorecard", "reports": "cxresearch.reports",
               "plots": "cxresearch.reports.plots", "text": "cxresearch.measures.text"}
-NAMES = {"Source": "cxresearch.engine", "as_source": "cxresearch.engine", "connect": "cxresearch.engine",
+NAMES = {"Source": "cxresearch.engine", "alerts": "cxresearch.measures.alerts", "as_source": "cxresearch.engine",
+         "connect": "cxresearch.engine",
          "load_dataset": "cxresearch.engine", "read_qualtrics": "cxresearch.engine", "CXDataset": "cxresearch.io",
          "IngestError": "cxresearch.io", "MappingError": "cxresearch.io", "ces": "cxresearch.measures.metrics",
          "csat": "cxresearch.measures.metrics", "nps": "cxresearch.measures.metrics",
@@ -65,7 +66,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
-__all__ = ["CXDataset", "IngestError", "MappingError", "Source", "as_source", "ces", "compare", "connect", "csat",
+__all__ = ["CXDataset", "IngestError", "MappingError", "Source", "alerts", "as_source", "ces", "compare", "connect", "csat",
            "engine", "importers", "io", "journey", "load_dataset", "measures", "metrics", "models", "nps", "proportion",
            "read_qualtrics", "reports", "retention", "revenue", "schema", "scorecard", "summarize", "synth", "text",
            "trend", "__version__"]

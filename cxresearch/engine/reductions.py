@@ -24,7 +24,8 @@ from cxresearch.engine.rules import hash64, on_duckdb, repeats
 from cxresearch.schema import METRICS, PASSIVE_MIN, PROMOTER_MIN, ROW, SCALES
 
 __all__ = ["cohort_counts", "comment_batches", "comments_of", "customer_key", "customer_outcomes", "customer_purchases",
-           "end_of_data", "ex_means", "first_purchases", "purchase_span", "revenue_sums", "score_counts", "touchpoints"]
+           "end_of_data", "ex_means", "first_purchases", "purchase_span", "rating_sums", "revenue_sums", "score_counts",
+           "touchpoints"]
 
 ENGINE_PERIODS = ("D", "W", "M", "Q", "Y")  # pandas periods whose Ibis truncate unit has the same name
 FIRST_PURCHASE = ("anchor_at", "anchor_location_id", "anchor_channel")
@@ -442,3 +443,21 @@ def comments_of(source, response_ids, text: str = "comment") -> list[str]:
     found = t.filter(t["response_id"].isin(wanted)).select("response_id", text).to_pyarrow().to_pandas()
     by_id = dict(zip(found["response_id"].astype(str), found[text]))
     return [str(by_id.get(r, "")) for r in wanted]
+
+
+def rating_sums(source, columns, by=("location_id",), period: str | None = None,
+                time_column: str = "responded_at") -> pd.DataFrame:
+    """Per group (and `period`): for each rating column in `columns` (attr_*), its count of answers,
+    sum and sum of squares, as `<column>_n`, `<column>_sum`, `<column>_sumsq` (for means with
+    intervals, and change scans over periods: cx.alerts)."""
+    by = [by] if isinstance(by, str) else list(by)
+    t = _with_period(source.table("responses"), period, time_column)
+    keys = by + (["period"] if period is not None else [])
+    aggs = {}
+    for column in columns:
+        value = t[column].cast("float64")
+        aggs[f"{column}_n"] = _count(t[column].notnull())
+        aggs[f"{column}_sum"] = value.sum().fill_null(0.0)
+        aggs[f"{column}_sumsq"] = (value * value).sum().fill_null(0.0)
+    out = t.group_by(keys).aggregate(**aggs).to_pyarrow().to_pandas()
+    return _ordered(_typed_keys(source, out, keys, period), keys)

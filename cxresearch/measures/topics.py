@@ -26,7 +26,7 @@ from scipy import sparse, stats
 
 from cxresearch.measures import measure as measures
 from cxresearch.measures.intervals import wilson_interval, z_value
-from cxresearch.measures.text import Corpus, corpus, redact
+from cxresearch.measures.terms import Corpus, corpus, redact
 
 __all__ = ["TopicsResult", "choose_n_topics", "compared_periods", "topics"]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import HTML, Markdown
 
-from cxresearch.measures.text import redact
+from cxresearch.measures.terms import redact
 
 __all__ = ["RANGE", "actions", "brand_sentence", "effect_sentence", "esc", "flags_sentence", "how_to_read", "label",
            "location_link", "md", "measure_value", "method_note", "money", "number", "per_thousand", "recent_comments",

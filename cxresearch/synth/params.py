@@ -100,6 +100,9 @@ class SynthParams:
     comment_topic_share: float = 0.15  # share of locations with a planted comment topic (truth.comment_topics)
     comment_topic_rate: float = 0.5  # share of their unhappy customers' comments on it
     response_delay_hours: float = 4.0
+    # planted incidents (truth.incidents): (location number, first month "YYYY-MM", months, NPS points
+    # lost, attribute that causes it), e.g. ((7, "2025-04", 3, 15.0, "speed"),); NPS brands only
+    incidents: tuple = ()
 
     @classmethod
     def from_dict(cls, values: dict) -> SynthParams:
@@ -177,6 +180,11 @@ class Truth:
     location's comments (`SynthParams.comment_topic_share`, `comment_topic_rate`); the words of each
     topic are `cx.synth.COMMENT_TOPIC_TERMS`. Other locations' comments follow each customer's own
     best and worst attribute only.
+    incidents: the planted incidents (`SynthParams.incidents`), each a dict of location_id, start and
+    end (months, "YYYY-MM"), months, attribute, shift (how far the latent answer and, divided by the
+    attribute's weight, the attribute's perception fall) and nps_drop (the NPS points it costs the
+    location's responses, as asked). An incident changes what customers answer and write during those
+    months, not what they buy.
     parameters: every argument of the run; `regenerate()` rebuilds the brand from them.
     """
 
@@ -198,6 +206,7 @@ class Truth:
     location_quarter_nps: pd.DataFrame
     messy_counts: dict = field(default_factory=dict)
     comment_topics: dict = field(default_factory=dict)  # location_id -> the attribute its comments single out
+    incidents: list = field(default_factory=list)  # planted incidents, one dict each (see `SynthParams.incidents`)
     measure: str = "nps"
     brand_score: float | None = None  # None (a truth saved before measures existed): taken from the NPS fields
     revenue_log_per_10: float | None = None

@@ -24,6 +24,7 @@ from cxresearch.synth.world import (
     _spend,
     _streams,
     _survey,
+    incident_shifts,
     planted_comment_topics,
 )
 
@@ -48,7 +49,8 @@ def _build(n_locations, n_customers, start, end, seed, survey_rate, horizon_days
     channel = _draw_fixed(rng["spend"], p.purchase_channel_probs, len(buys["time"]))
     revenue = _spend(buys, cust, loc, exp, p, rng["spend"], cal)
     planted = planted_comment_topics(n_locations, p, rng["comments"])
-    resp = _survey(buys, channel, exp, p, survey_rate, rng["survey"], cal, (planted, rng["comments"]))
+    shifts = incident_shifts(p.incidents, exp, cal)
+    resp = _survey(buys, channel, exp, p, survey_rate, rng["survey"], cal, (planted, rng["comments"]), shifts)
 
     location_ids = _ids("L", n_locations, 4)
     customer_ids = _ids("C", n_customers, 6)
@@ -64,7 +66,10 @@ def _build(n_locations, n_customers, start, end, seed, survey_rate, horizon_days
                  "params": _plain(dataclasses.asdict(p)), "measure": measure}
     truth = _truth(arguments, p, loc, ex, exp, cust, buys, location_ids, cal, horizon_days, rng["keydrivers"])
     topics = {location_ids[i]: ATTRIBUTES[j] for i, j in enumerate(planted) if j >= 0}
-    return tables, dataclasses.replace(truth, comment_topics=topics)
+    incidents = [{"location_id": location_ids[i["location"]], **{k: v for k, v in i.items()
+                                                                 if k not in ("location", "from_day", "to_day")}}
+                 for i in shifts]
+    return tables, dataclasses.replace(truth, comment_topics=topics, incidents=incidents)
 
 
 def _locations_frame(loc: dict, ids: pd.Series) -> pd.DataFrame:

@@ -436,17 +436,67 @@ def planted_comment_topics(n_locations: int, p: SynthParams, rng: np.random.Gene
     return planted
 
 
+def incident_shifts(incidents, exp: _Experience, cal: _Calendar) -> list[dict]:
+    """Each planted incident (`SynthParams.incidents`) with the latent shift that costs its location's
+    responses `nps_drop` NPS points in expectation (the latent answer is normal, so the NPS of a mean
+    is 100 (P(z >= 8.5) - P(z < 6.5)); solved at the location's mean over the incident's quarters)."""
+    from scipy import optimize
+
+    out = []
+    for number, start, months, drop, attribute in incidents:
+        if exp.measure != "nps":
+            raise ValueError("planted incidents are for NPS brands (their size is in NPS points)")
+        if attribute not in ATTRIBUTES:
+            raise ValueError(f"incident attribute must be one of {', '.join(ATTRIBUTES)}, not {attribute!r}")
+        location = int(number) - 1
+        if not 0 <= location < exp.mean.shape[0]:
+            raise ValueError(f"incident location {number} is not among the {exp.mean.shape[0]} locations")
+        first = pd.Period(start, freq="M")
+        last = first + int(months) - 1
+        days = [(pd.Timestamp(m.start_time, tz="UTC") - cal.origin) / pd.Timedelta(days=1) for m in (first, last + 1)]
+        quarters = np.unique(cal.quarter_of(np.array([days[0], days[1] - 1e-6])))
+        mu = float(exp.mean[location, quarters].mean())
+        shift = optimize.brentq(lambda d, mu=mu, drop=float(drop): _nps_of(mu, exp.sd) - _nps_of(mu - d, exp.sd) - drop,
+                                0.0, 10.0)
+        out.append({"location": location, "from_day": days[0], "to_day": days[1], "start": str(first), "end": str(last),
+                    "months": int(months), "attribute": attribute, "shift": shift, "nps_drop": float(drop)})
+    return out
+
+
+def _nps_of(mean: float, sd: float) -> float:
+    """Expected NPS of normal latent answers with this mean and sd."""
+    from scipy import stats
+
+    return 100 * (stats.norm.sf((PROMOTER_CUT - mean) / sd) - stats.norm.cdf((DETRACTOR_CUT - mean) / sd))
+
+
+def _incident_offsets(time: np.ndarray, location: np.ndarray, shifts: list[dict], exp: _Experience):
+    """Per response: how far its latent answer falls (0 outside incidents) and its attributes' offsets."""
+    down = np.zeros(len(time))
+    attributes = np.zeros((len(time), len(ATTRIBUTES)))
+    for incident in shifts:
+        hit = (location == incident["location"]) & (time >= incident["from_day"]) & (time < incident["to_day"])
+        j = ATTRIBUTES.index(incident["attribute"])
+        down[hit] += incident["shift"]
+        attributes[hit, j] -= incident["shift"] / exp.weights[j]
+    return down, attributes
+
+
 def _survey(buys: dict, channel: np.ndarray, exp: _Experience, p: SynthParams, survey_rate: float,
-            rng: np.random.Generator, cal: _Calendar, words: tuple[np.ndarray, np.random.Generator]) -> dict:
+            rng: np.random.Generator, cal: _Calendar, words: tuple[np.ndarray, np.random.Generator],
+            shifts: list[dict] = ()) -> dict:
     """Responses: a random subset of purchases, with scores revealing their experience. An NPS brand
     asks NPS, CSAT and CES in the `score_patterns` mix; a CSAT or CES brand asks only its measure, whose
     answer (drawn with the purchase) it reveals."""
     idx = np.flatnonzero(rng.random(len(buys["time"])) < survey_rate)
     n = len(idx)
     l, k, z = buys["location"][idx], buys["quarter"][idx], buys["z"][idx]
+    usual = exp.alpha[l, k]
     if exp.measure == "nps":
+        down, offsets = _incident_offsets(buys["time"][idx], l, list(shifts), exp)
+        z = z - down  # during an incident the answer falls, through the attribute that caused it
         group = _group_of(z)
-        latent, ratings = _attributes_given_total(z - exp.mean[l, k], exp.alpha[l, k], exp, rng)
+        latent, ratings = _attributes_given_total(z - (exp.mean[l, k] - down), usual + offsets, exp, rng)
         nps = np.clip(np.rint(z), 0, 10)
         a, b, noise = p.csat
         csat = np.clip(np.rint(a + b * z + noise * rng.standard_normal(n)), 1, 5)
@@ -472,7 +522,7 @@ def _survey(buys: dict, channel: np.ndarray, exp: _Experience, p: SynthParams, s
     drawn = _draw_fixed(rng, p.response_channel_probs, n)
     resp_channel = np.where(purchase_channel == schema.CHANNELS.index("in_store"), drawn, purchase_channel)
     stage = _draw_fixed(rng, p.journey_stage_probs, n)
-    comment = _comments(group, latent - exp.alpha[l, k], rng, p, words[1], words[0][l])
+    comment = _comments(group, latent - usual, rng, p, words[1], words[0][l])
     delay = np.minimum(rng.standard_exponential(n) * p.response_delay_hours, 48.0) / 24
     when = buys["time"][idx] + delay
     same = (cal.quarter_of(when) == k) & (when < cal.n_days)

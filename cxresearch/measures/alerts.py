@@ -1,0 +1,328 @@
+"""What changed, where, since when: alerts per location with their likely cause (`cx.alerts`).
+
+Per location and period (a month by default) the data are reduced to the brand's measure (each
+answer's contribution: +100 / 0 / -100 for NPS, 100 or 0 for a top-box share) and to the mean of
+each attribute rating (attr_*, 1-5), as counts, sums and sums of squares. Each of these series is
+then scanned for an *epidemic* change: every segment of 1 to `max_periods` consecutive periods
+(ending in the last period: an ongoing change) is compared with the location's other periods,
+
+    z = (|mean during - mean outside| - margin) / sqrt(v / n_during + v / n_outside),
+
+v the location's per-answer variance and `margin` the smallest change worth an alert (`min_change`
+points of the measure, `min_rating_change` rating points, 5 and 0.1 by default): a change must be larger than that beyond
+chance, so the real but small drift every location has does not raise alerts. The largest z over
+segments is not normal; its p-value is 2 Phi(-z) times an effective number of segments, which a
+Monte Carlo of the same scan under no change (the location's own answer counts, `sims` replicates)
+calibrates at the 99th percentile. A location's p-value is the smallest over its series times the
+number of series (Bonferroni), and alerts are the locations passing Benjamini-Hochberg at `fdr`
+across all locations, so a brand of quiet locations raises about none.
+
+The attribute ratings carry most of the power: a drop of 15 NPS points in a quarter at 100 answers
+is about 1.9 standard errors of the NPS alone (a per-answer sd of ~80 points), but the rating that
+caused it typically falls by most of a point on 60 ratings, ten standard errors. So an alert names
+its signal, and its cause ranks the attributes by how far they fell (z), with each one's change in
+rating points and its interval; it says whether the region and the brand moved too in the same
+periods (a brand-wide dip is not a store problem) and how the measure moved within each channel and
+journey stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cxresearch.measures import measure as measures
+from cxresearch.measures.intervals import z_value
+
+__all__ = ["AlertsResult", "alerts"]
+
+
+@dataclass
+class AlertsResult:
+    """Alerts for a brand. `table`: one row per alert (location_id, start_period, end_period or
+    'ongoing', periods, signal (the series that moved most: the measure or an attribute), change in
+    the measure's points with change_low/change_high, n_before and n_during (answers outside and
+    during), p, q, cause (the attribute that fell most), shared ('local', 'region' or 'brand') and
+    why, in plain words). `causes`: per alert the change of every attribute, ranked. `scan`: per
+    location its best segment and p-value, alert or not. `settings`: what was asked."""
+
+    table: pd.DataFrame
+    causes: pd.DataFrame
+    scan: pd.DataFrame
+    measure: str
+    settings: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """The alerts in plain words."""
+        n = len(self.scan)
+        head = (f"{len(self.table)} alert(s) among {n:,} locations scanned, false alarms across locations kept to "
+                f"{100 * self.settings.get('fdr', 0.05):.0f}% (Benjamini-Hochberg).")
+        return "\n".join([head, *("- " + why for why in self.table["why"])])
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def alerts(data, measure=None, period: str = "M", min_n: int = 20, max_periods: int = 6, min_change: float = 5.0,
+           min_rating_change: float = 0.1, fdr: float = 0.05, sims: int = 20, seed: int = 0,
+           level: float = 0.95) -> AlertsResult:
+    """Alerts: the locations whose measure or attribute ratings changed, beyond chance and beyond the
+    smallest change worth telling, with when, by how much and the likely cause (see the module).
+
+    Parameters
+    ----------
+    data : CXDataset or Source
+        The brand's data, in memory or on an engine (`cx.connect`); reduced on the engine.
+    measure : str or Measure, optional
+        The brand's measure (nps, csat, ces); default `measure.choose`.
+    period : {"M", "Q"}, default "M"
+        The periods scanned.
+    min_n : int, default 20
+        Answers a segment needs during it and outside it to be tested.
+    max_periods : int, default 6
+        The longest change scanned, in periods (a change still going on ends in the last period).
+    min_change : float, default 5.0
+        The smallest change of the measure worth an alert, in its points.
+    min_rating_change : float, default 0.1
+        The smallest change of an attribute's mean rating (1-5) worth an alert.
+    fdr : float, default 0.05
+        False-discovery rate across locations (Benjamini-Hochberg).
+    sims : int, default 20
+        Monte Carlo replicates per location that calibrate the scan's p-values.
+    seed : int, default 0
+        Seed of those replicates.
+    level : float, default 0.95
+        Level of the intervals.
+
+    Returns
+    -------
+    AlertsResult
+        `.table` (one row per alert), `.causes`, `.scan`, `.summary()`.
+    """
+    from cxresearch.engine import as_source
+    from cxresearch.engine.reductions import rating_sums, score_counts
+
+    source = as_source(data)
+    m = measures.choose(data.responses if hasattr(data, "responses") else data, measure)
+    counts = score_counts(source, ["location_id"], metrics=[m.name], period=period)
+    attributes = [c for c in source.table("responses").columns if c.startswith("attr_")]
+    ratings = rating_sums(source, attributes, ["location_id"], period=period) if attributes else None
+    locations, periods, series = _series(counts, ratings, m, attributes)
+    margins = [min_change] + [min_rating_change] * len(attributes)
+    rng = np.random.default_rng(seed)
+    best = [_scan(n, s, q, margin, min_n, max_periods, rng, sims) for (n, s, q), margin in zip(series, margins)]
+    z = np.stack([b["z"] for b in best])  # series x locations
+    p_series = np.stack([b["p"] for b in best])
+    signal = np.nanargmin(np.where(np.isnan(p_series), np.inf, p_series), axis=0)
+    p = np.minimum(1.0, np.nanmin(np.where(np.isnan(p_series), 1.0, p_series), axis=0) * len(series))
+    q = _bh_q(p)
+    names = [m.label] + [a.removeprefix("attr_") for a in attributes]
+    rows = np.arange(len(locations))
+    scan = pd.DataFrame({"location_id": locations, "signal": [names[i] for i in signal], "z": z[signal, rows],
+                         "start": [best[i]["start"][r] for i, r in zip(signal, rows)],
+                         "end": [best[i]["end"][r] for i, r in zip(signal, rows)], "p": p, "q": q})
+    scan["alert"] = scan["q"] < fdr
+    table, causes = _describe(scan[scan["alert"]], series, names, periods, m, counts, data, period, level)
+    settings = {"period": period, "min_n": min_n, "max_periods": max_periods, "min_change": min_change,
+                "min_rating_change": min_rating_change, "fdr": fdr, "sims": sims, "seed": seed}
+    return AlertsResult(table=table, causes=causes, scan=scan, measure=m.name, settings=settings)
+
+
+def _series(counts: pd.DataFrame, ratings, m, attributes):
+    """(locations, periods, [(n, sum, sumsq) arrays locations x periods] for the measure and each attribute)."""
+    counts = counts.dropna(subset=["location_id", "period"])
+    locations = np.array(sorted(counts["location_id"].astype(str).unique()), dtype=object)
+    periods = pd.period_range(counts["period"].min(), counts["period"].max(), freq=counts["period"].dt.freq)
+    li = pd.Index(locations).get_indexer(counts["location_id"].astype(str))
+    ti = pd.Index(periods).get_indexer(counts["period"])
+    shape = (len(locations), len(periods))
+
+    def grid(values, rows, cols):
+        out = np.zeros(shape)
+        np.add.at(out, (rows, cols), np.asarray(values, dtype="float64"))
+        return out
+
+    n = m.answered(counts).to_numpy(dtype="float64")
+    if m.name == "nps":
+        p_, d_ = counts["nps_promoters"].to_numpy(float), counts["nps_detractors"].to_numpy(float)
+        s, sq = 100 * (p_ - d_), 100**2 * (p_ + d_)
+    else:
+        top = np.asarray(m._top_and_n(counts)[0], float)
+        s, sq = 100 * top, 100**2 * top
+    series = [(grid(n, li, ti), grid(s, li, ti), grid(sq, li, ti))]
+    if ratings is not None:
+        ratings = ratings.dropna(subset=["location_id", "period"])
+        rl = pd.Index(locations).get_indexer(ratings["location_id"].astype(str))
+        rt = pd.Index(periods).get_indexer(ratings["period"])
+        keep = (rl >= 0) & (rt >= 0)
+        for a in attributes:
+            series.append(tuple(grid(ratings[f"{a}_{k}"].to_numpy(float)[keep], rl[keep], rt[keep])
+                                for k in ("n", "sum", "sumsq")))
+    return locations, periods, series
+
+
+def _segments(n_periods: int, max_periods: int) -> tuple[np.ndarray, np.ndarray]:
+    """All (start, end) of 1 to max_periods consecutive periods, end inclusive."""
+    starts, ends = [], []
+    for length in range(1, max_periods + 1):
+        for start in range(0, n_periods - length + 1):
+            starts.append(start)
+            ends.append(start + length - 1)
+    return np.array(starts, dtype=int), np.array(ends, dtype=int)
+
+
+def _segment_z(n, s, var, starts, ends, margin, min_n):
+    """z of every segment (locations x segments), NaN where a side has fewer than min_n answers."""
+    cn, cs = np.cumsum(np.pad(n, ((0, 0), (1, 0))), axis=1), np.cumsum(np.pad(s, ((0, 0), (1, 0))), axis=1)
+    n_in = cn[:, ends + 1] - cn[:, starts]
+    s_in = cs[:, ends + 1] - cs[:, starts]
+    n_out, s_out = cn[:, -1:] - n_in, cs[:, -1:] - s_in
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diff = s_in / n_in - s_out / n_out
+        se = np.sqrt(var[:, None] * (1 / n_in + 1 / n_out))
+        z = (np.abs(diff) - margin) / se
+    z[(n_in < min_n) | (n_out < min_n) | ~np.isfinite(z)] = np.nan
+    return z, diff
+
+
+def _scan(n, s, sq, margin, min_n, max_periods, rng, sims) -> dict:
+    """The best segment of each location's series, its z and a calibrated p-value."""
+    starts, ends = _segments(n.shape[1], max_periods)
+    total = n.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = s.sum(axis=1) / total
+        var = np.maximum(sq.sum(axis=1) / total - mean**2, 1e-12) * total / np.maximum(total - 1, 1)
+    z, _ = _segment_z(n, s, var, starts, ends, margin, min_n)
+    has = ~np.all(np.isnan(z), axis=1)
+    best = np.where(has, np.nanargmax(np.where(np.isnan(z), -np.inf, z), axis=1), 0)
+    top = np.where(has, z[np.arange(len(z)), best], np.nan)
+    effective = _effective_segments(n, var, starts, ends, min_n, rng, sims)
+    p = np.where(has, np.minimum(1.0, effective * 2 * stats.norm.sf(top)), np.nan)
+    return {"z": top, "p": p, "start": np.where(has, starts[best], -1), "end": np.where(has, ends[best], -1)}
+
+
+def _effective_segments(n, var, starts, ends, min_n, rng, sims: int) -> float:
+    """How many independent tests the scan is worth: under no change (each period's mean drawn with
+    the location's own answer counts), the 99th percentile q of the largest |z| over segments gives
+    K with K * 2 Phi(-q) = 0.01. At least 1, at most the number of segments."""
+    draws = []
+    sd = np.sqrt(var)[:, None]
+    for _ in range(max(1, sims)):
+        noise = rng.standard_normal(n.shape) * sd * np.sqrt(np.maximum(n, 0))  # sums of n answers, mean 0
+        z, _ = _segment_z(n, np.where(n > 0, noise, 0.0), var, starts, ends, 0.0, min_n)
+        draws.append(np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=1))
+    pooled = np.concatenate(draws)
+    pooled = pooled[np.isfinite(pooled)]
+    if len(pooled) < 20:
+        return float(len(starts))
+    q = np.quantile(pooled, 0.99)
+    return float(np.clip(0.01 / (2 * stats.norm.sf(q)), 1.0, len(starts)))
+
+
+def _bh_q(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg q-values (NaN stays NaN)."""
+    out = np.full(len(p), np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        from statsmodels.stats.multitest import multipletests
+
+        out[ok] = multipletests(p[ok], method="fdr_bh")[1]
+    return out
+
+
+def _describe(found, series, names, periods, m, counts, data, period, level):
+    """The alert table and the ranked attribute changes of each alert."""
+    columns = ["location_id", "start_period", "end_period", "periods", "signal", "change", "change_low",
+               "change_high", "n_before", "n_during", "p", "q", "cause", "shared", "why"]
+    if found.empty:
+        return pd.DataFrame(columns=columns), pd.DataFrame(columns=["location_id", "attribute", "change",
+                                                                     "change_low", "change_high", "z", "rank"])
+    locations = list(pd.Index(sorted(counts["location_id"].astype(str).unique())))
+    region = _regions(data, locations)
+    crit = z_value(level)
+    rows, cause_rows = [], []
+    for r in found.itertuples():
+        i, a, b = locations.index(r.location_id), int(r.start), int(r.end)
+        change, half, n_in, n_out = _change(series[0], i, a, b, crit)
+        ranked = []
+        for k, name in enumerate(names[1:], start=1):
+            d, h, _, _ = _change(series[k], i, a, b, crit)
+            ranked.append({"location_id": r.location_id, "attribute": name, "change": d, "change_low": d - h,
+                           "change_high": d + h, "z": d / (h / crit) if h > 0 else np.nan})
+        moved, _, _, _ = _change(series[names.index(r.signal)], i, a, b, crit)
+        sign = -1.0 if not moved > 0 else 1.0  # a fall is explained by what fell, a rise by what rose
+        ranked = sorted(ranked, key=lambda x: -sign * np.nan_to_num(x["z"], nan=-sign * np.inf))
+        for rank, item in enumerate(ranked, start=1):
+            cause_rows.append({**item, "rank": rank})
+        cause = ranked[0]["attribute"] if ranked and sign * ranked[0]["z"] > crit else ""
+        shared = _shared(series[0], i, a, b, region, crit)
+        ongoing = b == len(periods) - 1
+        rows.append({"location_id": r.location_id, "start_period": str(periods[a]),
+                     "end_period": "ongoing" if ongoing else str(periods[b]), "periods": b - a + 1, "signal": r.signal,
+                     "change": change, "change_low": change - half, "change_high": change + half, "n_before": n_out,
+                     "n_during": n_in, "p": r.p, "q": r.q, "cause": cause, "shared": shared,
+                     "why": _why(r.location_id, str(periods[a]), "ongoing" if ongoing else str(periods[b]), m, change,
+                                 half, n_in, cause, ranked[0] if ranked else None, shared)})
+    return pd.DataFrame(rows, columns=columns), pd.DataFrame(cause_rows)
+
+
+def _change(block, i, a, b, crit):
+    """Change of a series at location i in periods a..b against its other periods: (change, half-width, n in, n out)."""
+    n, s, sq = (x[i] for x in block)
+    n_in, s_in, q_in = n[a:b + 1].sum(), s[a:b + 1].sum(), sq[a:b + 1].sum()
+    n_out, s_out, q_out = n.sum() - n_in, s.sum() - s_in, sq.sum() - q_in
+    if n_in < 2 or n_out < 2:
+        return np.nan, np.nan, int(n_in), int(n_out)
+    m_in, m_out = s_in / n_in, s_out / n_out
+    v_in = max(q_in / n_in - m_in**2, 0) * n_in / (n_in - 1)
+    v_out = max(q_out / n_out - m_out**2, 0) * n_out / (n_out - 1)
+    return m_in - m_out, crit * np.sqrt(v_in / n_in + v_out / n_out), int(n_in), int(n_out)
+
+
+def _regions(data, locations):
+    """Each location's region (None when the data have no locations table)."""
+    try:
+        frame = data.locations
+    except (AttributeError, KeyError):
+        return None
+    if "region" not in frame:
+        return None
+    return frame.set_index(frame["location_id"].astype(str))["region"].reindex(locations).astype(str).to_numpy()
+
+
+def _shared(block, i, a, b, region, crit) -> str:
+    """'brand' when the other locations, all together, moved the same way beyond chance in the same
+    periods; 'region' when those of its region did; else 'local'."""
+    n, s, sq = block
+    others = np.ones(len(n), dtype=bool)
+    others[i] = False
+    groups = [("brand", others)]
+    if region is not None:
+        groups.insert(0, ("region", others & (region == region[i])))
+    mine, _, _, _ = _change(block, i, a, b, crit)
+    for name, members in groups:
+        if members.sum() == 0:
+            continue
+        pooled = tuple(x[members].sum(axis=0, keepdims=True) for x in block)
+        change, half, _, _ = _change(pooled, 0, a, b, crit)
+        if np.isfinite(change) and np.sign(change) == np.sign(mine) and abs(change) > half:
+            return name
+    return "local"
+
+
+def _why(location, start, end, m, change, half, n_in, cause, top, shared) -> str:
+    """One sentence for leadership."""
+    when = f"since {start}" if end == "ongoing" else f"from {start} to {end}"
+    direction = "fell" if change < 0 else "rose"
+    text = (f"{location}: {m.label} {direction} by {abs(change):.0f} points {when} (95% range "
+            f"{change - half:+.0f} to {change + half:+.0f}, n={n_in:,} during)")
+    if cause and top is not None:
+        lower = "lower" if top["change"] < 0 else "higher"
+        text += (f"; its customers rated {cause} {abs(top['change']):.1f} points {lower} (95% range "
+                 f"{top['change_low']:+.1f} to {top['change_high']:+.1f})")
+    if shared != "local":
+        text += f"; the rest of the {shared} moved the same way at the same time, so it is not this location's alone"
+    return text + "."

@@ -1,0 +1,83 @@
+"""cx.alerts: the segment statistic against worked numbers, planted incidents found with their start
+and cause, a quiet brand raising none, and a brand-wide dip called shared."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+import cxresearch as cx
+from cxresearch.measures import alerts as module
+
+PLANTED = ((5, "2024-03", 3, 15.0, "price"), (12, "2024-09", 3, 15.0, "cleanliness"), (25, "2025-02", 3, 15.0, "speed"))
+
+
+def brand(incidents=(), seed=21):
+    params = dataclasses.replace(cx.synth.SynthParams(), incidents=incidents)
+    return cx.synth.generate(40, 100_000, start="2023-01-01", end="2025-12-31", seed=seed, params=params)
+
+
+def test_the_segment_z_matches_the_worked_numbers():
+    # three periods of 10 answers, means 0, 0, -30, per-answer variance 400; segment = the last period:
+    # diff = -30 - 0, se = sqrt(400 (1/10 + 1/20)) = 7.746, z = (30 - margin 5) / se = 3.2275
+    n = np.array([[10.0, 10.0, 10.0]])
+    s = np.array([[0.0, 0.0, -300.0]])
+    z, diff = module._segment_z(n, s, np.array([400.0]), np.array([2]), np.array([2]), 5.0, 5)
+    assert diff[0, 0] == pytest.approx(-30.0)
+    assert z[0, 0] == pytest.approx(25 / math.sqrt(60), rel=1e-12)
+    z, _ = module._segment_z(n, s, np.array([400.0]), np.array([2]), np.array([2]), 5.0, 11)
+    assert np.isnan(z[0, 0])  # fewer than min_n answers during the segment: not tested
+
+
+def test_the_scan_of_a_quiet_series_is_calibrated():
+    """Under no change, the share of locations whose p-value is below 5% is about 5% or less."""
+    rng = np.random.default_rng(3)
+    n = rng.poisson(30, (2000, 24)).astype(float)
+    s = np.sqrt(n) * 80 * rng.standard_normal(n.shape)
+    sq = n * 80.0**2 + s**2 / np.maximum(n, 1)
+    found = module._scan(n, s, sq, 0.0, 20, 6, np.random.default_rng(0), 20)
+    share = np.mean(found["p"] < 0.05)
+    assert 0.01 < share < 0.08, share
+
+
+@pytest.fixture(scope="module")
+def planted():
+    dataset, truth = brand(PLANTED)
+    return dataset, truth, cx.alerts(dataset)
+
+
+@pytest.mark.slow
+def test_planted_incidents_are_found_with_their_start_and_cause(planted):
+    _, truth, found = planted
+    table = found.table.set_index("location_id")
+    for incident in truth.incidents:
+        assert incident["location_id"] in table.index, (incident, found.summary())
+        alert = table.loc[incident["location_id"]]
+        start = abs((np.datetime64(alert["start_period"]) - np.datetime64(incident["start"])).astype(int))
+        assert start <= 1, (alert["start_period"], incident["start"])
+        assert alert["cause"] == incident["attribute"]
+        assert alert["change"] < 0 and alert["shared"] == "local"
+        assert incident["attribute"] in alert["why"] and "fell" in alert["why"]
+    assert len(set(table.index) - {i["location_id"] for i in truth.incidents}) <= 1
+    causes = found.causes[found.causes["location_id"] == truth.incidents[0]["location_id"]]
+    assert causes.iloc[0]["attribute"] == "price" and causes.iloc[0]["change_high"] < 0
+    assert "alert(s) among 40 locations" in found.summary()
+
+
+@pytest.mark.slow
+def test_a_quiet_brand_raises_no_alert():
+    dataset, _ = brand(())
+    assert len(cx.alerts(dataset).table) <= 1
+
+
+@pytest.mark.slow
+def test_a_brand_wide_dip_is_not_called_a_store_problem():
+    everywhere = tuple((i, "2024-06", 3, 15.0, "price") for i in range(1, 41))
+    dataset, _ = brand(everywhere)
+    table = cx.alerts(dataset).table
+    assert len(table) >= 10
+    assert (table["shared"] != "local").mean() >= 0.9
+    assert table["why"].str.contains("not this location's alone").mean() >= 0.9
