@@ -81,3 +81,21 @@ def test_a_brand_wide_dip_is_not_called_a_store_problem():
     assert len(table) >= 10
     assert (table["shared"] != "local").mean() >= 0.9
     assert table["why"].str.contains("not this location's alone").mean() >= 0.9
+
+
+@pytest.mark.slow
+def test_the_reports_show_a_planted_incident(tmp_path):
+    """The suite on a brand with one incident: the alerts page and the executive summary name it,
+    with its cause, and its location's deep dive shows it."""
+    from cxresearch.cli import main
+
+    dataset, truth = brand(PLANTED[:1])
+    folder = dataset.to_dir(tmp_path / "data")
+    assert main(["run", "--data", str(folder), "--out", str(tmp_path / "out"), "--locations", "L0005", "--quiet",
+                 "--only", "00_executive_summary,07_alerts,10_location_deep_dive"]) == 0
+    pages = tmp_path / "out" / "latest" / "html"
+    alerts_page = (pages / "07_alerts.html").read_text()
+    assert "changed beyond chance" in alerts_page and "rated price" in alerts_page
+    assert "since" in alerts_page or "2024-03" in alerts_page
+    assert "rated price" in (pages / "00_executive_summary.html").read_text()
+    assert "rated price" in (pages / "10_location_deep_dive-L0005.html").read_text()

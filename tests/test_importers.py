@@ -278,7 +278,7 @@ def test_the_suite_runs_on_the_real_sample_in_csat_terms(written, tmp_path):
     assert code == 0
     latest = tmp_path / "out" / "latest"
     manifest = json.loads((latest / "manifest.json").read_text())
-    assert {n["status"] for n in manifest["notebooks"]} == {"ok"} and len(manifest["notebooks"]) == 9
+    assert {n["status"] for n in manifest["notebooks"]} == {"ok"} and len(manifest["notebooks"]) == 10
     for page in (latest / "html").glob("*.html"):
         text = re.sub(r"<(style|script)[^>]*>.*?</\1>|data:image[^\"']*|<[^>]+>", " ", page.read_text(), flags=re.S)
         assert not re.search(r"\bNPS\b|promoter|detractor", text), page.name

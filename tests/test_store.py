@@ -142,3 +142,14 @@ def test_the_voice_tables_are_what_cx_text_computes_from_the_data(built):
     mine = made.terms[made.terms["location_id"] == "L0056"]
     pd.testing.assert_frame_equal(made.location("L0056").terms, mine.drop(columns="location_id").reset_index(drop=True))
     assert "expensive" in set(mine["term"])  # its planted topic (truth.json: comment_topics) is price
+
+
+def test_the_alert_tables_are_what_cx_alerts_computes_from_the_data(built):
+    made, _ = built
+    found = cx.alerts(cx.connect(str(SAMPLE)), measure=made.results.measure)
+    pd.testing.assert_frame_equal(made.table("alert_scan"), found.scan)
+    assert made.facts["alerts"]["locations"] == 60 and made.facts["alerts"]["alerts"] == len(found.table)
+    here = made.location("L0007")
+    assert here.scan["location_id"] == "L0007" and here.alerts.empty == ("L0007" not in set(found.table["location_id"]))
+    brand = made.timelines[made.timelines["location_id"] == ""]
+    pd.testing.assert_frame_equal(brand.drop(columns="location_id").reset_index(drop=True), found.timeline(None))

@@ -47,13 +47,33 @@ class AlertsResult:
     the measure's points with change_low/change_high, n_before and n_during (answers outside and
     during), p, q, cause (the attribute that fell most), shared ('local', 'region' or 'brand') and
     why, in plain words). `causes`: per alert the change of every attribute, ranked. `scan`: per
-    location its best segment and p-value, alert or not. `settings`: what was asked."""
+    location its best segment (start_period, end_period), its z and p-value, alert or not.
+    `timeline(location_id)`: a location's (or the brand's) series. `settings`: what was asked."""
 
     table: pd.DataFrame
     causes: pd.DataFrame
     scan: pd.DataFrame
     measure: str
     settings: dict = field(default_factory=dict)
+    periods: tuple = ()  # the periods scanned, as text
+    series: list = field(default_factory=list, repr=False)  # (n, sum, sumsq) per series, locations x periods
+    names: tuple = ()  # the series' names: the measure's label, then the attributes
+
+    def timeline(self, location_id: str | None = None) -> pd.DataFrame:
+        """One location's series per period (or, with None, the brand's): period, n, the measure's
+        value and each attribute's mean rating (missing where a period has no answer)."""
+        locations = list(self.scan["location_id"])
+        pick = slice(None) if location_id is None else [locations.index(location_id)]
+        out = {"period": list(self.periods)}
+        for k, (name, (n, s, _)) in enumerate(zip(self.names, self.series)):
+            count, total = n[pick].sum(axis=0), s[pick].sum(axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mean = np.where(count > 0, total / count, np.nan)
+            if k == 0:
+                out["n"], out["value"] = count.astype("int64"), mean
+            else:
+                out[name] = mean
+        return pd.DataFrame(out)
 
     def summary(self) -> str:
         """The alerts in plain words."""
@@ -125,10 +145,14 @@ def alerts(data, measure=None, period: str = "M", min_n: int = 20, max_periods: 
                          "start": [best[i]["start"][r] for i, r in zip(signal, rows)],
                          "end": [best[i]["end"][r] for i, r in zip(signal, rows)], "p": p, "q": q})
     scan["alert"] = scan["q"] < fdr
+    labels = [str(x) for x in periods]
+    scan["start_period"] = [labels[i] if i >= 0 else None for i in scan["start"]]
+    scan["end_period"] = [labels[i] if i >= 0 else None for i in scan["end"]]
     table, causes = _describe(scan[scan["alert"]], series, names, periods, m, counts, data, period, level)
     settings = {"period": period, "min_n": min_n, "max_periods": max_periods, "min_change": min_change,
                 "min_rating_change": min_rating_change, "fdr": fdr, "sims": sims, "seed": seed}
-    return AlertsResult(table=table, causes=causes, scan=scan, measure=m.name, settings=settings)
+    return AlertsResult(table=table, causes=causes, scan=scan, measure=m.name, settings=settings,
+                        periods=tuple(labels), series=series, names=tuple(names))
 
 
 def _series(counts: pd.DataFrame, ratings, m, attributes):

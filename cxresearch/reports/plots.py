@@ -15,7 +15,7 @@ from cxresearch.measures.measure import get
 
 __all__ = ["among_peers", "by_group", "by_location", "cohort_heatmap", "coverage_heatmap", "describe", "drivers_chart",
            "estimates_compared", "funnel_plot", "metric_over_time", "nps_by_location", "retention_by_group", "set_style",
-           "stage_funnel", "topic_gaps"]
+           "alert_timeline", "stage_funnel", "topic_gaps"]
 
 FLAG_COLOURS = {"above": "#1b7837", "within": "#8c8c8c", "below": "#c51b7d"}
 BRAND = "#2b5d8a"
@@ -352,4 +352,34 @@ def topic_gaps(topics: pd.DataFrame, ax=None, measure=None):
     if len(data):
         describe(ax, f"Topics of comments by their {m.label} gap: lowest {data['label'].iloc[0]} "
                      f"({data['gap'].iloc[0]:+.0f} points), highest {data['label'].iloc[-1]} ({data['gap'].iloc[-1]:+.0f}).")
+    return ax
+
+
+def alert_timeline(timeline: pd.DataFrame, alert, brand: pd.DataFrame | None = None, ax=None, measure=None,
+                   name: str = ""):
+    """One alert: the location's measure per month (`AlertsResult.timeline`), the brand's beside it,
+    and the alert's months shaded; with the attribute that moved most on a second axis."""
+    m = get(measure)
+    ax = _axes(ax)
+    x = np.arange(len(timeline))
+    labels = timeline["period"].astype(str).tolist()
+    ax.plot(x, timeline["value"], color=BRAND, marker="o", linewidth=1.5, label=name or "this location")
+    if brand is not None and len(brand) == len(timeline):
+        ax.plot(x, brand["value"], color="#555555", linestyle="--", linewidth=1, label=f"brand {m.label}")
+    start = labels.index(alert["start_period"]) if alert["start_period"] in labels else 0
+    end = len(labels) - 1 if alert["end_period"] == "ongoing" else labels.index(alert["end_period"])
+    ax.axvspan(start - 0.5, end + 0.5, color=FLAG_COLOURS["below"] if alert["change"] < 0 else FLAG_COLOURS["above"],
+               alpha=0.12, label="the alert's months")
+    cause = alert.get("cause") or ""
+    if cause and cause in timeline:
+        other = ax.twinx()
+        other.plot(x, timeline[cause], color="#b35806", linewidth=1.2, marker=".", label=f"{cause} rating (1-5)")
+        other.set_ylabel(f"{cause} rating, mean (1-5)")
+        other.legend(loc="lower right")
+    step = max(1, len(labels) // 12)
+    ax.set_xticks(x[::step], labels[::step], rotation=45, ha="right")
+    ax.set(ylabel=f"{m.label} per month", xlabel="month", title=f"{name or alert['location_id']}: what changed, and when")
+    ax.legend(loc="lower left")
+    describe(ax, f"{m.label} per month at {name or alert['location_id']} with the alert's months "
+                 f"{alert['start_period']} to {alert['end_period']} shaded; change {alert['change']:+.0f} points.")
     return ax

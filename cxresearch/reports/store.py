@@ -33,8 +33,8 @@ from cxresearch.reports.results import BrandResults
 
 __all__ = ["LocationView", "Store", "build", "open_store", "read"]
 
-FORMAT = 3  # bump when the files change; a store of another format is rebuilt, never misread
-TABLES = ("trends", "brand_trends", "gaps", "comments", "terms")
+FORMAT = 4  # bump when the files change; a store of another format is rebuilt, never misread
+TABLES = ("trends", "brand_trends", "gaps", "comments", "terms", "alerts", "alert_causes", "timelines")
 TOPIC = "topic.pkl"  # the topic reports' tables and figures: one pickle, as their shapes vary (a wide coverage grid)
 
 
@@ -50,6 +50,10 @@ class LocationView:
     gaps: pd.DataFrame  # its attribute ratings against the brand's (`scorecard.attribute_gaps`)
     comments: pd.DataFrame  # its most recent comments, redacted (`prose.recent_comments`)
     terms: pd.DataFrame  # the terms its customers use more than the brand's (`text.location_terms`)
+    alerts: pd.DataFrame  # its alerts (`cx.alerts`), at most one
+    alert_causes: pd.DataFrame  # their attributes' changes, ranked
+    timeline: pd.DataFrame  # its monthly measure and ratings, when it has an alert (else empty)
+    scan: pd.Series | None = None  # its best segment in the alert scan, alert or not
 
 
 @dataclass
@@ -65,6 +69,9 @@ class Store:
     gaps: pd.DataFrame
     comments: pd.DataFrame
     terms: pd.DataFrame
+    alerts: pd.DataFrame
+    alert_causes: pd.DataFrame
+    timelines: pd.DataFrame  # per alerted location (and the brand, location_id "") its monthly series
     settings: dict
     tables: dict = dataclasses.field(default_factory=dict)  # name -> DataFrame (`topic_tables`)
     facts: dict = dataclasses.field(default_factory=dict)  # name -> a single figure or small dict
@@ -93,7 +100,15 @@ class Store:
         return LocationView(location_id, row.iloc[0], mine.drop(columns=["location_id", "grain"]).reset_index(drop=True),
                             grain, brand.drop(columns="grain").reset_index(drop=True),
                             pick(self.gaps).reset_index(drop=True), pick(self.comments).reset_index(drop=True),
-                            pick(self.terms).reset_index(drop=True))
+                            pick(self.terms).reset_index(drop=True), pick(self.alerts).reset_index(drop=True),
+                            pick(self.alert_causes).reset_index(drop=True), pick(self.timelines).reset_index(drop=True),
+                            self._scan_row(location_id))
+
+    def _scan_row(self, location_id: str):
+        scan = self.tables.get("alert_scan")
+        if scan is None or location_id not in set(scan["location_id"]):
+            return None
+        return scan[scan["location_id"] == location_id].iloc[0]
 
     def write(self, folder) -> Path:
         """Write the store to `folder`: results.pkl, one Parquet file per table, store.json.
@@ -155,7 +170,8 @@ def build(dataset, results: BrandResults | None, comments: int = 10, settings: d
     empty = pd.DataFrame({"location_id": pd.Series(dtype="string")})
     if results is None:
         return Store(results=None, trends=empty, brand_trends=pd.DataFrame({"grain": pd.Series(dtype="string")}),
-                     gaps=empty, comments=empty, terms=empty, settings=settings, tables=tables,
+                     gaps=empty, comments=empty, terms=empty, alerts=empty, alert_causes=empty, timelines=empty,
+                     settings=settings, tables=tables,
                      facts=facts | {"results_problem": problem or "the brand results were not computed"})
     m = results.measure
     trends, brand_trends = _readable_trends(mx, dataset, m, period, min_n)
@@ -163,9 +179,37 @@ def build(dataset, results: BrandResults | None, comments: int = 10, settings: d
     light = dataclasses.replace(results, customers=None, retention=_plain(results.retention),
                                 survival=_plain(results.survival), revenue=_plain(results.revenue), ex=_plain(results.ex))
     voice, voice_facts, terms = voice_tables(dataset, m, period, min_n, settings.get("seed", 0), language)
+    alert, alert_facts, per_location = alert_tables(dataset, m, settings.get("seed", 0))
     return Store(results=light, trends=trends, brand_trends=brand_trends, gaps=attribute_gaps(responses),
                  comments=recent_comments(responses, None, comments, score=m.name), terms=terms if terms is not None
-                 else empty, settings=settings, tables=tables | voice, facts=_merge_facts(facts, voice_facts))
+                 else empty, **(per_location or dict.fromkeys(("alerts", "alert_causes", "timelines"), empty)),
+                 settings=settings, tables=tables | voice | alert,
+                 facts=_merge_facts(_merge_facts(facts, voice_facts), alert_facts))
+
+
+def alert_tables(dataset, m, seed: int = 0):
+    """What changed (`cx.alerts`, by month), reduced once: (tables, facts, per-location tables).
+
+    Table `alert_scan` (every location's best segment, alert or not); facts `alerts` (locations
+    scanned, those with enough answers to test, the months, the series, the settings); per location
+    `alerts`, `alert_causes` and `timelines` (the monthly series of each alerted location, and the
+    brand's as location_id ""). When the scan cannot run on these data the reason is kept and the
+    per-location tables are None."""
+
+    from cxresearch.measures.alerts import alerts
+
+    try:
+        found = alerts(dataset, measure=m, seed=seed)
+    except (ValueError, KeyError) as exc:
+        return {}, {"unavailable": {"alert_scan": str(exc)}}, None
+    timelines = [found.timeline(None).assign(location_id="")]
+    timelines += [found.timeline(location).assign(location_id=location) for location in found.table["location_id"]]
+    facts = {"alerts": {"locations": len(found.scan), "tested": int(found.scan["z"].notna().sum()),
+                        "alerts": len(found.table), "periods": list(found.periods), "series": list(found.names),
+                        **found.settings}}
+    per_location = {"alerts": found.table, "alert_causes": found.causes,
+                    "timelines": pd.concat(timelines, ignore_index=True)}
+    return {"alert_scan": found.scan}, facts, per_location
 
 
 def voice_tables(dataset, m, period: str, min_n: int, seed: int = 0, language: str = "auto"):
