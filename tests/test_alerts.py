@@ -62,7 +62,14 @@ def test_planted_incidents_are_found_with_their_start_and_cause(planted):
         assert alert["change"] < 0 and alert["shared"] == "local"
         assert incident["attribute"] in alert["why"] and "fell" in alert["why"]
     assert len(set(table.index) - {i["location_id"] for i in truth.incidents}) <= 1
-    causes = found.causes[found.causes["location_id"] == truth.incidents[0]["location_id"]]
+    first = truth.incidents[0]["location_id"]
+    alert = table.loc[first]
+    parts = found.breakdown[found.breakdown["location_id"] == first]
+    for _, by in parts.groupby("dimension"):  # the decomposition adds up to the change (levels on both sides)
+        assert (by["within"] + by["mix"]).sum() == pytest.approx(alert["change"], abs=2.0)
+    money = found.business[found.business["location_id"] == first]
+    assert set(money["what"]) == {"transactions", "customers", "revenue"} and (money["periods_during"] == 3).all()
+    causes = found.causes[found.causes["location_id"] == first]
     assert causes.iloc[0]["attribute"] == "price" and causes.iloc[0]["change_high"] < 0
     assert "alert(s) among 40 locations" in found.summary()
 

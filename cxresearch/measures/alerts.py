@@ -39,6 +39,8 @@ from cxresearch.measures.intervals import z_value
 
 __all__ = ["AlertsResult", "alerts"]
 
+SMALL_CELL = 10  # a channel or stage with fewer answers on either side is not shown on its own
+
 
 @dataclass
 class AlertsResult:
@@ -48,6 +50,12 @@ class AlertsResult:
     during), p, q, cause (the attribute that fell most), shared ('local', 'region' or 'brand') and
     why, in plain words). `causes`: per alert the change of every attribute, ranked. `scan`: per
     location its best segment (start_period, end_period), its z and p-value, alert or not.
+    `breakdown`: per alert, channel and journey stage, the measure during and outside, its change with
+    its interval, and the change's decomposition (Kitagawa): `within` (the level moved) and `mix` (the
+    answers' mix moved), which add up to the alert's change over the levels with answers on both
+    sides; `suppressed` where a side has fewer than SMALL_CELL (10) answers. `business`: per alert
+    the transactions, customers and revenue per period during and outside, and their change in %
+    with a Welch interval over periods.
     `timeline(location_id)`: a location's (or the brand's) series. `settings`: what was asked."""
 
     table: pd.DataFrame
@@ -55,6 +63,8 @@ class AlertsResult:
     scan: pd.DataFrame
     measure: str
     settings: dict = field(default_factory=dict)
+    breakdown: pd.DataFrame = field(default_factory=pd.DataFrame)  # the change within each channel and stage
+    business: pd.DataFrame = field(default_factory=pd.DataFrame)  # purchases and revenue in the same periods
     periods: tuple = ()  # the periods scanned, as text
     series: list = field(default_factory=list, repr=False)  # (n, sum, sumsq) per series, locations x periods
     names: tuple = ()  # the series' names: the measure's label, then the attributes
@@ -151,8 +161,11 @@ def alerts(data, measure=None, period: str = "M", min_n: int = 20, max_periods: 
     table, causes = _describe(scan[scan["alert"]], series, names, periods, m, counts, data, period, level)
     settings = {"period": period, "min_n": min_n, "max_periods": max_periods, "min_change": min_change,
                 "min_rating_change": min_rating_change, "fdr": fdr, "sims": sims, "seed": seed}
+    breakdown = _breakdown(source, table, m, period, level)
+    business = _business(source, table, period, level)
     return AlertsResult(table=table, causes=causes, scan=scan, measure=m.name, settings=settings,
-                        periods=tuple(labels), series=series, names=tuple(names))
+                        breakdown=breakdown, business=business, periods=tuple(labels), series=series,
+                        names=tuple(names))
 
 
 def _series(counts: pd.DataFrame, ratings, m, attributes):
@@ -350,3 +363,76 @@ def _why(location, start, end, m, change, half, n_in, cause, top, shared) -> str
     if shared != "local":
         text += f"; the rest of the {shared} moved the same way at the same time, so it is not this location's alone"
     return text + "."
+
+
+def _window(frame: pd.DataFrame, alert) -> np.ndarray:
+    """Which rows of a per-period frame fall in the alert's periods."""
+    labels = frame["period"].astype(str)
+    end = labels.max() if alert.end_period == "ongoing" else alert.end_period
+    return ((labels >= alert.start_period) & (labels <= end)).to_numpy()
+
+
+def _breakdown(source, table: pd.DataFrame, m, period: str, level: float) -> pd.DataFrame:
+    """The change of each alert within each channel and journey stage, and its decomposition."""
+    from cxresearch.engine.reductions import score_counts
+
+    columns = ["location_id", "dimension", "level", "n_during", "n_outside", "during", "outside", "change",
+               "change_low", "change_high", "within", "mix", "suppressed"]
+    if table.empty:
+        return pd.DataFrame(columns=columns)
+    crit, rows = z_value(level), []
+    for dimension in ("channel", "journey_stage"):
+        if dimension not in source.table("responses").columns:
+            continue
+        counts = score_counts(source, ["location_id", dimension], metrics=[m.name], period=period)
+        counts = counts[counts["location_id"].astype(str).isin(set(table["location_id"]))]
+        numeric = [c for c in counts.columns if c not in ("location_id", dimension, "period")]
+        for alert in table.itertuples():
+            mine = counts[counts["location_id"].astype(str) == alert.location_id]
+            inside = _window(mine, alert)
+            sides = [mine[inside].groupby(dimension, observed=True)[numeric].sum(),
+                     mine[~inside].groupby(dimension, observed=True)[numeric].sum()]
+            both = sides[0].index.intersection(sides[1].index)
+            if len(both) == 0:
+                continue
+            est = [m.estimates(side.loc[both].reset_index()) for side in sides]
+            weights = [e["n"].to_numpy(float) / max(e["n"].sum(), 1) for e in est]
+            v_in, v_out = est[0]["value"].to_numpy(), est[1]["value"].to_numpy()
+            half = crit * np.sqrt(est[0]["se"].to_numpy() ** 2 + est[1]["se"].to_numpy() ** 2)
+            for k, name in enumerate(both):
+                rows.append({"location_id": alert.location_id, "dimension": dimension, "level": str(name),
+                             "n_during": int(est[0]["n"].iloc[k]), "n_outside": int(est[1]["n"].iloc[k]),
+                             "during": v_in[k], "outside": v_out[k], "change": v_in[k] - v_out[k],
+                             "change_low": v_in[k] - v_out[k] - half[k], "change_high": v_in[k] - v_out[k] + half[k],
+                             "within": (v_in[k] - v_out[k]) * (weights[0][k] + weights[1][k]) / 2,
+                             "mix": (weights[0][k] - weights[1][k]) * (v_in[k] + v_out[k]) / 2,
+                             "suppressed": bool(est[0]["n"].iloc[k] < SMALL_CELL or est[1]["n"].iloc[k] < SMALL_CELL)})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _business(source, table: pd.DataFrame, period: str, level: float) -> pd.DataFrame:
+    """Transactions, customers and revenue per period at each alerted location, during its alert
+    and outside, with the change in % (Welch interval over periods, by the delta method)."""
+    from cxresearch.engine.reductions import revenue_sums
+
+    columns = ["location_id", "what", "during", "outside", "change_pct", "change_low", "change_high", "periods_during"]
+    if table.empty or not source.has("transactions"):
+        return pd.DataFrame(columns=columns)
+    sums = revenue_sums(source, ["location_id"], period)
+    crit, rows = z_value(level), []
+    for alert in table.itertuples():
+        mine = sums[sums["location_id"].astype(str) == alert.location_id]
+        if mine.empty:
+            continue
+        inside = _window(mine, alert)
+        for what in ("transactions", "customers", "revenue"):
+            a, b = mine.loc[inside, what].to_numpy(float), mine.loc[~inside, what].to_numpy(float)
+            if len(a) < 1 or len(b) < 2 or b.mean() <= 0:
+                continue
+            ratio = a.mean() / b.mean()
+            var_a = a.var(ddof=1) / len(a) if len(a) > 1 else b.var(ddof=1)  # one period: the usual spread
+            se = ratio * np.sqrt(var_a / a.mean() ** 2 + b.var(ddof=1) / len(b) / b.mean() ** 2) if a.mean() > 0 else np.nan
+            rows.append({"location_id": alert.location_id, "what": what, "during": a.mean(), "outside": b.mean(),
+                         "change_pct": 100 * (ratio - 1), "change_low": 100 * (ratio - 1 - crit * se),
+                         "change_high": 100 * (ratio - 1 + crit * se), "periods_during": len(a)})
+    return pd.DataFrame(rows, columns=columns)

@@ -373,7 +373,11 @@ def alert_timeline(timeline: pd.DataFrame, alert, brand: pd.DataFrame | None = N
     cause = alert.get("cause") or ""
     if cause and cause in timeline:
         other = ax.twinx()
-        other.plot(x, timeline[cause], color="#b35806", linewidth=1.2, marker=".", label=f"{cause} rating (1-5)")
+        values = timeline[cause].astype(float)
+        other.plot(x, values, color="#b35806", linewidth=1.2, marker=".", label=f"{cause} rating (1-5)")
+        if values.notna().any():
+            pad = 0.1 * max(values.max() - values.min(), 0.5)
+            other.set_ylim(values.min() - pad, values.max() + pad)
         other.set_ylabel(f"{cause} rating, mean (1-5)")
         other.legend(loc="lower right")
     step = max(1, len(labels) // 12)

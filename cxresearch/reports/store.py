@@ -190,7 +190,9 @@ def build(dataset, results: BrandResults | None, comments: int = 10, settings: d
 def alert_tables(dataset, m, seed: int = 0):
     """What changed (`cx.alerts`, by month), reduced once: (tables, facts, per-location tables).
 
-    Table `alert_scan` (every location's best segment, alert or not); facts `alerts` (locations
+    Tables `alert_scan` (every location's best segment, alert or not), `alert_breakdown` (each alert
+    within channels and journey stages) and `alert_business` (purchases and revenue in the alert's
+    periods); facts `alerts` (locations
     scanned, those with enough answers to test, the months, the series, the settings); per location
     `alerts`, `alert_causes` and `timelines` (the monthly series of each alerted location, and the
     brand's as location_id ""). When the scan cannot run on these data the reason is kept and the
@@ -209,7 +211,8 @@ def alert_tables(dataset, m, seed: int = 0):
                         **found.settings}}
     per_location = {"alerts": found.table, "alert_causes": found.causes,
                     "timelines": pd.concat(timelines, ignore_index=True)}
-    return {"alert_scan": found.scan}, facts, per_location
+    tables = {"alert_scan": found.scan, "alert_breakdown": found.breakdown, "alert_business": found.business}
+    return tables, facts, per_location
 
 
 def voice_tables(dataset, m, period: str, min_n: int, seed: int = 0, language: str = "auto"):
