@@ -136,7 +136,7 @@ def alerts(data, measure=None, period: str = "M", min_n: int = 20, max_periods: 
     from cxresearch.engine.reductions import rating_sums, score_counts
 
     source = as_source(data)
-    m = measures.choose(data.responses if hasattr(data, "responses") else data, measure)
+    m = measures.choose(source, measure)  # (counted on the engine: the responses are not fetched)
     counts = score_counts(source, ["location_id"], metrics=[m.name], period=period)
     attributes = [c for c in source.table("responses").columns if c.startswith("attr_")]
     ratings = rating_sums(source, attributes, ["location_id"], period=period) if attributes else None
