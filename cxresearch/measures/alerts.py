@@ -35,7 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from cxresearch.measures import measure as measures
-from cxresearch.measures.intervals import z_value
+from cxresearch.measures.intervals import bh_q, z_value
 
 __all__ = ["AlertsResult", "alerts"]
 
@@ -148,7 +148,7 @@ def alerts(data, measure=None, period: str = "M", min_n: int = 20, max_periods: 
     p_series = np.stack([b["p"] for b in best])
     signal = np.nanargmin(np.where(np.isnan(p_series), np.inf, p_series), axis=0)
     p = np.minimum(1.0, np.nanmin(np.where(np.isnan(p_series), 1.0, p_series), axis=0) * len(series))
-    q = _bh_q(p)
+    q = bh_q(p)
     names = [m.label] + [a.removeprefix("attr_") for a in attributes]
     rows = np.arange(len(locations))
     scan = pd.DataFrame({"location_id": locations, "signal": [names[i] for i in signal], "z": z[signal, rows],
@@ -158,7 +158,7 @@ def alerts(data, measure=None, period: str = "M", min_n: int = 20, max_periods: 
     labels = [str(x) for x in periods]
     scan["start_period"] = [labels[i] if i >= 0 else None for i in scan["start"]]
     scan["end_period"] = [labels[i] if i >= 0 else None for i in scan["end"]]
-    table, causes = _describe(scan[scan["alert"]], series, names, periods, m, counts, data, period, level)
+    table, causes = _describe(scan[scan["alert"]], list(locations), series, names, periods, m, source, level)
     settings = {"period": period, "min_n": min_n, "max_periods": max_periods, "min_change": min_change,
                 "min_rating_change": min_rating_change, "fdr": fdr, "sims": sims, "seed": seed}
     breakdown = _breakdown(source, table, m, period, level)
@@ -182,13 +182,7 @@ def _series(counts: pd.DataFrame, ratings, m, attributes):
         np.add.at(out, (rows, cols), np.asarray(values, dtype="float64"))
         return out
 
-    n = m.answered(counts).to_numpy(dtype="float64")
-    if m.name == "nps":
-        p_, d_ = counts["nps_promoters"].to_numpy(float), counts["nps_detractors"].to_numpy(float)
-        s, sq = 100 * (p_ - d_), 100**2 * (p_ + d_)
-    else:
-        top = np.asarray(m._top_and_n(counts)[0], float)
-        s, sq = 100 * top, 100**2 * top
+    n, s, sq = m.contribution_sums(counts)
     series = [(grid(n, li, ti), grid(s, li, ti), grid(sq, li, ti))]
     if ratings is not None:
         ratings = ratings.dropna(subset=["location_id", "period"])
@@ -259,27 +253,14 @@ def _effective_segments(n, var, starts, ends, min_n, rng, sims: int) -> float:
     return float(np.clip(0.01 / (2 * stats.norm.sf(q)), 1.0, len(starts)))
 
 
-def _bh_q(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg q-values (NaN stays NaN)."""
-    out = np.full(len(p), np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        from statsmodels.stats.multitest import multipletests
-
-        out[ok] = multipletests(p[ok], method="fdr_bh")[1]
-    return out
-
-
-def _describe(found, series, names, periods, m, counts, data, period, level):
+def _describe(found, locations, series, names, periods, m, source, level):
     """The alert table and the ranked attribute changes of each alert."""
     columns = ["location_id", "start_period", "end_period", "periods", "signal", "change", "change_low",
                "change_high", "n_before", "n_during", "p", "q", "cause", "shared", "why"]
     if found.empty:
         return pd.DataFrame(columns=columns), pd.DataFrame(columns=["location_id", "attribute", "change",
                                                                      "change_low", "change_high", "z", "rank"])
-    locations = list(pd.Index(sorted(counts["location_id"].astype(str).unique())))
-    region = _regions(data, locations)
-    crit = z_value(level)
+    region, crit = _regions(source, locations), z_value(level)
     rows, cause_rows = [], []
     for r in found.itertuples():
         i, a, b = locations.index(r.location_id), int(r.start), int(r.end)
@@ -295,14 +276,14 @@ def _describe(found, series, names, periods, m, counts, data, period, level):
         for rank, item in enumerate(ranked, start=1):
             cause_rows.append({**item, "rank": rank})
         cause = ranked[0]["attribute"] if ranked and sign * ranked[0]["z"] > crit else ""
-        shared = _shared(series[0], i, a, b, region, crit)
-        ongoing = b == len(periods) - 1
+        shared = _shared(series[0], i, a, b, region, crit, change)
+        end = "ongoing" if b == len(periods) - 1 else str(periods[b])
         rows.append({"location_id": r.location_id, "start_period": str(periods[a]),
-                     "end_period": "ongoing" if ongoing else str(periods[b]), "periods": b - a + 1, "signal": r.signal,
+                     "end_period": end, "periods": b - a + 1, "signal": r.signal,
                      "change": change, "change_low": change - half, "change_high": change + half, "n_before": n_out,
                      "n_during": n_in, "p": r.p, "q": r.q, "cause": cause, "shared": shared,
-                     "why": _why(r.location_id, str(periods[a]), "ongoing" if ongoing else str(periods[b]), m, change,
-                                 half, n_in, cause, ranked[0] if ranked else None, shared)})
+                     "why": _why(r.location_id, str(periods[a]), end, m, change, half, n_in, cause,
+                                 ranked[0] if ranked else None, shared)})
     return pd.DataFrame(rows, columns=columns), pd.DataFrame(cause_rows)
 
 
@@ -319,27 +300,26 @@ def _change(block, i, a, b, crit):
     return m_in - m_out, crit * np.sqrt(v_in / n_in + v_out / n_out), int(n_in), int(n_out)
 
 
-def _regions(data, locations):
-    """Each location's region (None when the data have no locations table)."""
-    try:
-        frame = data.locations
-    except (AttributeError, KeyError):
+def _regions(source, locations):
+    """Each location's region (None when the data have no locations table or no region)."""
+    if not source.has("locations"):
         return None
+    frame = source.fetch("locations")
     if "region" not in frame:
         return None
     return frame.set_index(frame["location_id"].astype(str))["region"].reindex(locations).astype(str).to_numpy()
 
 
-def _shared(block, i, a, b, region, crit) -> str:
-    """'brand' when the other locations, all together, moved the same way beyond chance in the same
-    periods; 'region' when those of its region did; else 'local'."""
+def _shared(block, i, a, b, region, crit, mine: float) -> str:
+    """'brand' when the other locations, all together, moved the same way (the sign of `mine`, this
+    location's change) beyond chance in the same periods; 'region' when those of its region did; else
+    'local'."""
     n, s, sq = block
     others = np.ones(len(n), dtype=bool)
     others[i] = False
     groups = [("brand", others)]
     if region is not None:
         groups.insert(0, ("region", others & (region == region[i])))
-    mine, _, _, _ = _change(block, i, a, b, crit)
     for name, members in groups:
         if members.sum() == 0:
             continue

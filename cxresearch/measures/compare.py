@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
-from statsmodels.stats.multitest import multipletests
 
 from cxresearch.measures import metrics as mx
+from cxresearch.measures.intervals import bh_q
 from cxresearch.measures.measure import Measure, get
 
 __all__ = ["consistency", "consistency_by", "estimates_from_counts", "funnel", "funnel_curve", "icc_from_sums",
@@ -124,9 +124,7 @@ def funnel(estimates: pd.DataFrame, metric=None, brand_value: float | None = Non
     frame["flag_95"] = _flag(frame, "95").where(compared, "too few")
     frame["flag_998"] = _flag(frame, "998").where(compared, "too few")
     frame["p"] = 2 * stats.norm.sf(frame["z"].abs())
-    frame["q"] = np.nan
-    if compared.any():
-        frame.loc[compared, "q"] = multipletests(frame.loc[compared, "p"], alpha=fdr, method="fdr_bh")[1]
+    frame["q"] = bh_q(frame["p"].where(compared))
     direction = np.where(frame["z"] > 0, "above", "below")
     frame["flag"] = np.where(~compared, "too few", np.where(frame["q"] <= fdr, direction, "within"))
     frame.attrs.update(measure=measure.name, compared=int(compared.sum()), fdr=fdr,
@@ -157,9 +155,7 @@ def verdicts(estimates: pd.DataFrame, metric=None, brand_value: float | None = N
     compared = (frame["n"] >= min_n).to_numpy()
     z = (frame["estimate"] - brand_value) / frame["se"]
     p = 2 * stats.norm.sf(np.abs(z))
-    q = np.full(len(frame), np.nan)
-    if compared.any():
-        q[compared] = multipletests(p[compared], alpha=fdr, method="fdr_bh")[1]
+    q = bh_q(np.where(compared, p, np.nan))
     flagged = compared & (q <= fdr)
     m, r = max(int(compared.sum()), 1), max(int(flagged.sum()), 1)
     level = 1 - fdr * r / m

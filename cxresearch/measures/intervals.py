@@ -1,7 +1,8 @@
 """The interval arithmetic every measure shares, vectorized: arrays of counts in, estimates out.
 
 NPS with the adjusted-Wald interval (Rocks 2016), proportions with Wilson's, means with t intervals;
-one location or ten thousand groups cost the same arithmetic (see docs/design.md).
+one location or ten thousand groups cost the same arithmetic (see docs/design.md). And `bh_q`, the
+Benjamini-Hochberg q-values with which every many-at-once comparison holds its false discoveries.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["clip_to_scale", "mean_from_moments", "nps_from_counts", "proportion_from_counts", "wilson_interval",
-           "z_value"]
+__all__ = ["bh_q", "clip_to_scale", "mean_from_moments", "nps_from_counts", "proportion_from_counts",
+           "wilson_interval", "z_value"]
 
 NPS_PSEUDO = (0.75, 1.5, 0.75)  # promoter, passive, detractor pseudo-counts of the adjusted Wald interval
 
@@ -21,6 +22,20 @@ def z_value(level: float) -> float:
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, got {level}")
     return float(stats.norm.ppf(0.5 + level / 2))
+
+
+def bh_q(p) -> np.ndarray:
+    """Benjamini-Hochberg q-values of the p-values `p` (statsmodels' fdr_bh); a missing p-value (not
+    tested) stays missing and does not count among the tests. A p-value is a discovery at a
+    false-discovery rate `fdr` when its q-value is at most `fdr`."""
+    p = np.asarray(p, dtype="float64")
+    out = np.full(p.shape, np.nan)
+    tested = np.isfinite(p)
+    if tested.any():
+        from statsmodels.stats.multitest import multipletests  # (statsmodels: only when testing)
+
+        out[tested] = multipletests(p[tested], method="fdr_bh")[1]
+    return out
 
 
 # --- vectorized cores: arrays of counts in, arrays of estimates out --------------------------------

@@ -100,6 +100,16 @@ class Measure:
                 out = n * 100**2 * (top / n) * (1 - top / n)
         return np.where(n > 0, out, 0.0)
 
+    def contribution_sums(self, counts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row of `score_counts`: the answers, and the sum and the sum of squares of their
+        contributions (see `contributions`), from which any union of rows has its value and variance."""
+        n = np.asarray(self.answered(counts), float)
+        if self.name == "nps":
+            promoters, detractors = (np.asarray(counts[c], float) for c in ("nps_promoters", "nps_detractors"))
+            return n, 100 * (promoters - detractors), 100**2 * (promoters + detractors)
+        top = self._top_and_n(counts)[0]
+        return n, 100 * top, 100**2 * top
+
     def short(self) -> str:
         """The measure and its unit in a few words: 'NPS', 'CSAT (% satisfied, 4-5 of 5)'."""
         return {"nps": "NPS", "csat": "CSAT (% satisfied, 4-5 of 5)", "ces": "CES (% easy, 5-7 of 7)"}[self.name]

@@ -379,6 +379,8 @@ def location_terms(built: Corpus, top: int = 5, min_count: int = 5, min_comments
     `block` at a time, so memory stays flat in the number of locations."""
     from scipy import stats
 
+    from cxresearch.measures.intervals import bh_q  # (scipy: not when only redacting, as a report does)
+
     locations, counts = built.location_counts()
     _, mentions = built.location_counts(binary=True)
     per_location = np.bincount(pd.factorize(built.docs["location_id"], sort=True)[0], minlength=len(locations))
@@ -405,7 +407,7 @@ def location_terms(built: Corpus, top: int = 5, min_count: int = 5, min_comments
         found["y"].append(y[rows, cols])
         found["m"].append(np.asarray(mentions[start:start + block][rows, cols]).ravel())
     row, col, z, y, m = (np.concatenate(found[k]) for k in ("row", "col", "z", "y", "m"))
-    passed = _bh(stats.norm.sf(z), fdr)
+    passed = bh_q(stats.norm.sf(z)) <= fdr
     row, col, z, y, m = row[passed], col[passed], z[passed], y[passed], m[passed]
     everywhere = everywhere[usable]
     n_here = per_location[tested][row]
@@ -416,15 +418,3 @@ def location_terms(built: Corpus, top: int = 5, min_count: int = 5, min_comments
     out = out.sort_values(["location_id", "z"], ascending=[True, False], kind="stable")
     out = pd.concat([_collapse(part) for _, part in out.groupby("location_id", sort=False)] or [out])
     return out.groupby("location_id", sort=False).head(top).reset_index(drop=True)
-
-
-def _bh(p: np.ndarray, fdr: float) -> np.ndarray:
-    """Benjamini-Hochberg: which of the p-values are discoveries at false-discovery rate `fdr`."""
-    if len(p) == 0:
-        return np.zeros(0, dtype=bool)
-    order = np.argsort(p, kind="stable")
-    ranked = p[order] <= fdr * np.arange(1, len(p) + 1) / len(p)
-    cutoff = np.flatnonzero(ranked).max() + 1 if ranked.any() else 0
-    out = np.zeros(len(p), dtype=bool)
-    out[order[:cutoff]] = True
-    return out

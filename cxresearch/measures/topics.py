@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import sparse, stats
 
 from cxresearch.measures import measure as measures
-from cxresearch.measures.intervals import wilson_interval, z_value
+from cxresearch.measures.intervals import bh_q, wilson_interval, z_value
 from cxresearch.measures.terms import Corpus, corpus, redact
 
 __all__ = ["TopicsResult", "choose_n_topics", "compared_periods", "topics"]
@@ -77,7 +77,7 @@ class TopicsResult:
 
 def topics(data, n_topics: int | None = None, seed: int = 0, measure=None, language: str | None = None,
            period: str = "Q", min_n: int = 30, k_range=K_RANGE, fit_rows: int = 50_000, stability_rows: int = 5_000,
-           runs: int = 4, level: float = 0.95, fdr: float = 0.05) -> TopicsResult:
+           runs: int = 4, level: float = 0.95) -> TopicsResult:
     """The topics of the comments in `data` (a responses DataFrame, a CXDataset, an engine Source or a
     `Corpus`). `n_topics` None chooses it by stability in `k_range`; the factorisation is fitted on
     at most `fit_rows` comments (a seeded random sample) and every comment is then assigned. `measure`
@@ -98,12 +98,16 @@ def topics(data, n_topics: int | None = None, seed: int = 0, measure=None, langu
     components = _nmf(weights[fit_on], n_topics, seed).components_
     doc_weights = _assign_weights(weights, components)
     assignment = np.where(doc_weights.max(axis=1) > 0, doc_weights.argmax(axis=1) + 1, 0)
-    table = _topic_table(built, components, doc_weights, assignment, m, level, fdr, period, min_n)
-    return TopicsResult(table=table, by_location=_by_location(built, assignment, table, min_n, level),
-                        by_period=_by_period(built, assignment, table, period, level), stability=stability,
-                        measure=m.name, language=built.language, n_comments=len(built),
-                        periods=tuple(_periods(built, period).cat.categories.astype(str)),
-                        compared=compared_periods(built, period, min_n), assignment=assignment)
+    periods = _periods(built, period)
+    compared = _compared(periods, min_n)
+    table = _topic_table(built, components, doc_weights, assignment, m, level, periods, compared)
+    by_location = _shares(built.docs["location_id"].astype(str).rename("location_id"), assignment, table, level)
+    by_location["suppressed"] = by_location["total"] < min_n
+    by_location.loc[by_location["suppressed"], ["share", "share_low", "share_high"]] = np.nan
+    return TopicsResult(table=table, by_location=by_location,
+                        by_period=_shares(periods.astype(str).rename("period"), assignment, table, level),
+                        stability=stability, measure=m.name, language=built.language, n_comments=len(built),
+                        periods=tuple(periods.cat.categories.astype(str)), compared=compared, assignment=assignment)
 
 
 def _tfidf(counts: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -185,12 +189,12 @@ def _label(components_row: np.ndarray, vocabulary: np.ndarray, words: int = 3) -
     return " / ".join(single), ", ".join(top[:8])
 
 
-def _topic_table(built: Corpus, components, doc_weights, assignment, m, level, fdr, period, min_n) -> pd.DataFrame:
+def _topic_table(built: Corpus, components, doc_weights, assignment, m, level, periods, compared) -> pd.DataFrame:
     n = len(built)
     contributions = m.contributions(built.docs[m.name]).to_numpy(dtype="float64")
-    periods = _periods(built, period)
     codes, labels = periods.cat.codes.to_numpy(), list(periods.cat.categories.astype(str))
-    compared = tuple(labels.index(label) for label in compared_periods(built, period, min_n))  # as codes
+    compared = tuple(labels.index(label) for label in compared)  # as codes
+    ids = set(built.docs["customer_id"].dropna().astype(str)) if "customer_id" in built.docs else ()
     rows = []
     for t in range(1, len(components) + 1):
         on = assignment == t
@@ -200,21 +204,10 @@ def _topic_table(built: Corpus, components, doc_weights, assignment, m, level, f
         change = _share_change(on, codes, compared, level)
         rows.append({"topic": t, "label": label, "terms": top, "comments": int(on.sum()), "share": on.mean(),
                      "share_low": float(low), "share_high": float(high), **gap, **change,
-                     **_examples(built, doc_weights, on, t)})
+                     **_examples(built, doc_weights, on, t, ids)})
     table = pd.DataFrame(rows)
-    table["q"], table["change_q"] = _bh_q(table["p"], fdr), _bh_q(table["change_p"], fdr)
+    table["q"], table["change_q"] = bh_q(table["p"]), bh_q(table["change_p"])  # across the topics
     return table.drop(columns=["p", "change_p"])
-
-
-def _bh_q(p: pd.Series, fdr: float) -> pd.Series:
-    """Benjamini-Hochberg q-values across the topics (missing where there is no p-value)."""
-    from statsmodels.stats.multitest import multipletests
-
-    out = pd.Series(np.nan, index=p.index)
-    tested = p.notna()
-    if tested.any():
-        out[tested] = multipletests(p[tested], alpha=fdr, method="fdr_bh")[1]
-    return out
 
 
 def _gap(on: np.ndarray, rest: np.ndarray, level: float) -> dict:
@@ -235,7 +228,10 @@ def _gap(on: np.ndarray, rest: np.ndarray, level: float) -> dict:
 def compared_periods(built: Corpus, period: str = "Q", min_n: int = 30) -> tuple[str, ...]:
     """The last two periods with at least `min_n` comments each (as `cx.trend` compares the last two
     with enough answers, not a period just begun), or () when fewer than two have that many."""
-    periods = _periods(built, period)
+    return _compared(_periods(built, period), min_n)
+
+
+def _compared(periods: pd.Series, min_n: int) -> tuple[str, ...]:
     counts = periods.value_counts(sort=False)
     enough = [str(p) for p, n in counts.items() if n >= max(min_n, 1)]
     return tuple(enough[-2:]) if len(enough) >= 2 else ()
@@ -262,9 +258,10 @@ def _share_change(on: np.ndarray, codes: np.ndarray, compared: tuple, level: flo
             "change_high": float(high), "change_p": float(p)}
 
 
-def _examples(built: Corpus, doc_weights, on: np.ndarray, t: int, count: int = 2, max_chars: int = 240) -> dict:
+def _examples(built: Corpus, doc_weights, on: np.ndarray, t: int, ids, count: int = 2, max_chars: int = 240) -> dict:
     """Two of the topic's comments most clearly about it (the largest share of their weight on it,
-    among those of 30 to `max_chars` characters where there are such, shorter first), redacted."""
+    among those of 30 to `max_chars` characters where there are such, shorter first), redacted of
+    links, personal data and the customer `ids`."""
     candidates = np.flatnonzero(on)
     out = {f"example_{i + 1}": "" for i in range(count)}
     if len(candidates) == 0:
@@ -273,7 +270,6 @@ def _examples(built: Corpus, doc_weights, on: np.ndarray, t: int, count: int = 2
     chars = built.docs["chars"].to_numpy()[candidates] if "chars" in built.docs else np.zeros(len(candidates))
     readable = (chars >= 30) & (chars <= max_chars)  # a sentence, not one word, and short enough to quote
     order = np.lexsort((chars, -np.round(purity, 1), ~readable))
-    ids = set(built.docs["customer_id"].dropna().astype(str)) if "customer_id" in built.docs else ()
     texts, seen = [], set()
     for start in range(0, min(len(order), 500), 50):  # (fetched 50 at a time until two distinct ones)
         for text in built.texts(candidates[order[start:start + 50]]):
@@ -293,27 +289,15 @@ def _periods(built: Corpus, period: str) -> pd.Series:
     return pd.Series(pd.Categorical(labels, categories=categories))
 
 
-def _by_location(built: Corpus, assignment, table, min_n: int, level: float) -> pd.DataFrame:
-    frame = pd.DataFrame({"location_id": built.docs["location_id"].astype(str).to_numpy(), "topic": assignment})
-    total = frame.groupby("location_id").size().rename("total")
-    counts = pd.crosstab(frame["location_id"], frame["topic"]).reindex(columns=table["topic"], fill_value=0)
-    long = counts.stack().rename("comments").reset_index().merge(total, on="location_id")
-    low, high = wilson_interval(long["comments"], long["total"], level)
-    long["share"], long["share_low"], long["share_high"] = long["comments"] / long["total"], low, high
-    long["suppressed"] = long["total"] < min_n
-    long.loc[long["suppressed"], ["share", "share_low", "share_high"]] = np.nan
-    long = long.merge(table[["topic", "label"]], on="topic")
-    return long[["location_id", "topic", "label", "comments", "total", "share", "share_low", "share_high",
-                 "suppressed"]]
-
-
-def _by_period(built: Corpus, assignment, table, period: str, level: float) -> pd.DataFrame:
-    periods = _periods(built, period)
-    frame = pd.DataFrame({"period": periods.astype(str).to_numpy(), "topic": assignment})
-    total = frame.groupby("period").size().rename("total")
-    counts = pd.crosstab(frame["period"], frame["topic"]).reindex(columns=table["topic"], fill_value=0)
-    long = counts.stack().rename("comments").reset_index().merge(total, on="period")
+def _shares(keys: pd.Series, assignment, table, level: float) -> pd.DataFrame:
+    """Per value of `keys` (the comments' location or period, named) and topic: comments on it, the
+    comments there in all, and the share with its Wilson interval."""
+    name = keys.name
+    frame = pd.DataFrame({name: keys.to_numpy(), "topic": assignment})
+    total = frame.groupby(name).size().rename("total")
+    counts = pd.crosstab(frame[name], frame["topic"]).reindex(columns=table["topic"], fill_value=0)
+    long = counts.stack().rename("comments").reset_index().merge(total, on=name)
     low, high = wilson_interval(long["comments"], long["total"], level)
     long["share"], long["share_low"], long["share_high"] = long["comments"] / long["total"], low, high
     long = long.merge(table[["topic", "label"]], on="topic")
-    return long[["period", "topic", "label", "comments", "total", "share", "share_low", "share_high"]]
+    return long[[name, "topic", "label", "comments", "total", "share", "share_low", "share_high"]]
