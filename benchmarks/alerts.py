@@ -7,8 +7,11 @@ Recovery: each simulated brand (36 months, about 100 answers per location and qu
 `--incidents` incidents planted at random locations (`SynthParams.incidents`): a drop of 15 NPS
 points for three months from a random month, caused by a random attribute. Printed: the share of
 incidents found (an alert at that location whose segment overlaps it), the error of the found start
-in months, the share whose planted attribute is named first in the cause, and the false alarms per
-1,000 location-months at the locations without an incident. Targets (issue 21): >= 80% found, the
+in months, the share whose planted attribute is named first in the cause, the reported change against
+the planted 15 points (the scan picks the stretch that stood out most, so its change could be
+inflated: the winner's curse) and how often its 95% range holds -15, how often the comments' words
+name the cause (a word of the attribute's complaints among the alert's top three beyond chance), and
+the false alarms per 1,000 location-months at the locations without an incident. Targets (issue 21): >= 80% found, the
 start within one period, >= 70% with the attribute first, < 5 false alarms per 1,000 quiet
 location-months.
 
@@ -33,7 +36,7 @@ def recovery(brands: int, locations: int, customers: int, incidents: int, **opti
     import cxresearch as cx
     from cxresearch.measures.alerts import alerts
 
-    rows = []
+    rows, words = [], cx.synth.COMMENT_TOPIC_TERMS
     for b in range(brands):
         rng = np.random.default_rng(1000 + b)
         where = rng.choice(locations, size=incidents, replace=False) + 1
@@ -43,7 +46,7 @@ def recovery(brands: int, locations: int, customers: int, incidents: int, **opti
         params = dataclasses.replace(cx.synth.SynthParams(), incidents=plant)
         ds, truth = cx.synth.generate(locations, customers, start="2023-01-01", end="2025-12-31", seed=1000 + b,
                                       survey_rate=0.2, params=params)
-        found = alerts(ds, **options)
+        found = alerts(ds, comments=cx.text.corpus(ds), **options)
         table = found.table
         planted = {i["location_id"]: i for i in truth.incidents}
         for location, incident in planted.items():
@@ -51,14 +54,20 @@ def recovery(brands: int, locations: int, customers: int, incidents: int, **opti
             start = pd.Period(incident["start"], freq="M")
             end = pd.Period(incident["end"], freq="M")
             row = {"brand": b, "location_id": location, "attribute": incident["attribute"], "found": False,
-                   "start_error": np.nan, "cause_first": False}
+                   "start_error": np.nan, "cause_first": False, "change": np.nan, "covers": False,
+                   "comments_during": 0, "words_named": False}
             if len(hit):
                 a = pd.Period(hit["start_period"].iloc[0], freq="M")
                 last = hit["end_period"].iloc[0]
                 e = pd.Period("2025-12", freq="M") if last == "ongoing" else pd.Period(last, freq="M")
                 if a <= end and e >= start:
+                    said = found.terms[(found.terms["location_id"] == location) & (found.terms["q"] < 0.05)].head(3)
                     row.update(found=True, start_error=abs((a - start).n),
-                               cause_first=hit["cause"].iloc[0] == incident["attribute"])
+                               cause_first=hit["cause"].iloc[0] == incident["attribute"],
+                               change=hit["change"].iloc[0],
+                               covers=hit["change_low"].iloc[0] <= -incident["nps_drop"] <= hit["change_high"].iloc[0],
+                               comments_during=int(said["comments_during"].max()) if len(said) else 0,
+                               words_named=any(set(t.split()) & set(words[incident["attribute"]]) for t in said["term"]))
             rows.append(row)
         quiet = [loc for loc in found.scan["location_id"] if loc not in planted]
         false = table[~table["location_id"].isin(list(planted))]
@@ -123,10 +132,14 @@ def main() -> None:
     found = planted[planted["found"]]
     per_thousand = 1000 * quiet["false_alarms"].sum() / quiet["quiet_location_months"].sum()
     print(f"\n{len(planted)} incidents (15 NPS points, 3 months) in {args.brands} brands of {args.locations} locations:")
-    print(f"  found: {100 * planted['found'].mean():.0f}% (target >= 80%)")
+    print(f"  found: {100 * planted['found'].mean():.0f}% ({int(planted['found'].sum())} of {len(planted)}; target >= 80%)")
     print(f"  start within one month: {100 * (found['start_error'] <= 1).mean():.0f}% of found, "
           f"median error {found['start_error'].median():.0f} months")
     print(f"  planted attribute named first: {100 * found['cause_first'].mean():.0f}% of found (target >= 70%)")
+    print(f"  reported change: median {found['change'].median():+.1f} points, mean {found['change'].mean():+.1f} "
+          f"(planted -15); its 95% range holds -15 for {100 * found['covers'].mean():.0f}% of found")
+    print(f"  comments: a word of the planted attribute's complaints among the top three, beyond chance, for "
+          f"{100 * found['words_named'].mean():.0f}% of found")
     print(f"  false alarms: {per_thousand:.2f} per 1,000 quiet location-months (target < 5)")
     print("  found by attribute: " + ", ".join(f"{a} {100 * g['found'].mean():.0f}%"
                                                for a, g in planted.groupby("attribute")))

@@ -46,7 +46,8 @@ def test_the_scan_of_a_quiet_series_is_calibrated():
 @pytest.fixture(scope="module")
 def planted():
     dataset, truth = brand(PLANTED)
-    return dataset, truth, cx.alerts(dataset)
+    said = cx.text.corpus(dataset)
+    return dataset, truth, cx.alerts(dataset, comments=said, topics=cx.text.topics(said, seed=0))
 
 
 @pytest.mark.slow
@@ -72,6 +73,27 @@ def test_planted_incidents_are_found_with_their_start_and_cause(planted):
     causes = found.causes[found.causes["location_id"] == first]
     assert causes.iloc[0]["attribute"] == "price" and causes.iloc[0]["change_high"] < 0
     assert "alert(s) among 40 locations" in found.summary()
+
+
+@pytest.mark.slow
+def test_the_comments_during_an_incident_name_its_cause(planted):
+    """Customers write about the attribute that fell: where an alert has 30 or more comments during
+    it, a word of that attribute's complaints is among the three its comments used most more often,
+    beyond chance, and `why` quotes it; each alert's topic shares add up to (nearly) one on each side."""
+    _, truth, found = planted
+    for incident in truth.incidents:
+        words = found.terms[found.terms["location_id"] == incident["location_id"]]
+        if words.empty or words["comments_during"].iloc[0] < 30:
+            continue
+        top = words.head(3)
+        planted_words = set(cx.synth.COMMENT_TOPIC_TERMS[incident["attribute"]])
+        assert any(set(t.split()) & planted_words for t in top["term"]), (incident, top)
+        assert top["q"].iloc[0] < 0.05 and top["share_during"].iloc[0] > top["share_outside"].iloc[0]
+        why = found.table.set_index("location_id").loc[incident["location_id"], "why"]
+        assert f'"{top["term"].iloc[0]}"' in why and "more often than in its other months" in why
+    assert (found.terms.groupby("location_id")["comments_during"].first() >= 30).sum() >= 2  # tested at least twice
+    for _, shares in found.topics.groupby("location_id"):  # (a comment with no topic's words counts in none)
+        assert 0.95 <= shares["share_during"].sum() <= 1 + 1e-9 and 0.95 <= shares["share_outside"].sum() <= 1 + 1e-9
 
 
 @pytest.mark.slow

@@ -56,6 +56,20 @@ def test_wilson_worked_numbers_and_agreement_with_statsmodels():
         assert (ours[0][0], ours[1][0]) == pytest.approx(theirs, abs=1e-9)
 
 
+def test_difference_of_shares_matches_newcombes_worked_numbers():
+    """Newcombe (1998), Table II, method 10 (hybrid Wilson): 56/70 - 48/80 = 0.2 (0.0524 to 0.3339);
+    0/10 - 0/20 = 0 (-0.1611 to 0.2775)."""
+    from cxresearch.measures.intervals import proportion_difference
+
+    d = proportion_difference(48, 80, 56, 70)
+    assert d["change"] == pytest.approx(0.2)
+    assert (d["low"], d["high"]) == (pytest.approx(0.0524, abs=5e-5), pytest.approx(0.3339, abs=5e-5))
+    assert d["z"] == pytest.approx(0.2 / np.sqrt(104 / 150 * 46 / 150 * (1 / 80 + 1 / 70)))
+    d = proportion_difference(0, 20, 0, 10)
+    assert (d["low"], d["high"]) == (pytest.approx(-0.1611, abs=5e-5), pytest.approx(0.2775, abs=5e-5))
+    assert np.isnan(proportion_difference(0, 0, 3, 10)["change"])
+
+
 def test_csat_top_two_box():
     r = m.csat([5, 4, 3, 2, 1, 5, None])
     assert (r.share, r.n, r.successes, r.missing) == (0.5, 6, 3, 1)

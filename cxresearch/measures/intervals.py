@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["bh_q", "clip_to_scale", "mean_from_moments", "nps_from_counts", "proportion_from_counts",
-           "wilson_interval", "z_value"]
+__all__ = ["bh_q", "clip_to_scale", "mean_from_moments", "nps_from_counts", "proportion_difference",
+           "proportion_from_counts", "wilson_interval", "z_value"]
 
 NPS_PSEUDO = (0.75, 1.5, 0.75)  # promoter, passive, detractor pseudo-counts of the adjusted Wald interval
 
@@ -73,6 +73,26 @@ def wilson_interval(successes, n, level: float = 0.95) -> tuple[np.ndarray, np.n
         centre = (p + z**2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
     return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def proportion_difference(k1, n1, k2, n2, level: float = 0.95) -> dict:
+    """The difference of two shares, k2/n2 - k1/n1, with Newcombe's hybrid Wilson interval (method 10,
+    Newcombe 1998: it stays inside [-1, 1] and keeps its level with few successes, where the Wald
+    interval does not) and the two-sided p-value of the pooled z-test. Scalars; NaN where a side is empty."""
+    k1, n1, k2, n2 = (float(x) for x in (k1, n1, k2, n2))
+    if n1 <= 0 or n2 <= 0:
+        return {"share_1": np.nan, "share_2": np.nan, "change": np.nan, "low": np.nan, "high": np.nan,
+                "z": np.nan, "p": np.nan}
+    (l1, u1), (l2, u2) = wilson_interval(k1, n1, level), wilson_interval(k2, n2, level)
+    p1, p2 = k1 / n1, k2 / n2
+    change = p2 - p1
+    pooled = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    z = change / se if se > 0 else 0.0
+    return {"share_1": p1, "share_2": p2, "change": change,
+            "low": float(change - np.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)),
+            "high": float(change + np.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)),
+            "z": float(z), "p": float(2 * stats.norm.sf(abs(z)))}
 
 
 def proportion_from_counts(successes, n, level: float = 0.95) -> pd.DataFrame:

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import sparse, stats
 
 from cxresearch.measures import measure as measures
-from cxresearch.measures.intervals import bh_q, wilson_interval, z_value
+from cxresearch.measures.intervals import bh_q, proportion_difference, wilson_interval, z_value
 from cxresearch.measures.terms import Corpus, corpus, redact
 
 __all__ = ["TopicsResult", "choose_n_topics", "compared_periods", "topics"]
@@ -41,7 +41,9 @@ class TopicsResult:
     others' (`value_rest`), gap with gap_low/gap_high and its q-value, share_previous, share_last and
     change with change_low/change_high from the previous period to the last, example_1, example_2).
     `by_location`, `by_period`: shares with Wilson intervals. `stability`: the agreement per number
-    of topics tried (empty when `n_topics` was given). `assignment`: each comment's topic (0: none)."""
+    of topics tried (empty when `n_topics` was given). `assignment`: each comment's topic (0: none).
+    `comments`: per comment its location_id, responded_at and topic (the assignment with where and
+    when, which `cx.alerts(..., topics=)` needs to say what customers wrote about during an alert)."""
 
     table: pd.DataFrame
     by_location: pd.DataFrame
@@ -53,6 +55,7 @@ class TopicsResult:
     periods: tuple = ()
     compared: tuple = ()  # the two periods the change compares (the last two with min_n comments)
     assignment: np.ndarray = field(default=None, repr=False)
+    comments: pd.DataFrame = field(default=None, repr=False)
 
     def summary(self) -> str:
         """The topics in plain words, largest first, with their ranges."""
@@ -107,7 +110,10 @@ def topics(data, n_topics: int | None = None, seed: int = 0, measure=None, langu
     return TopicsResult(table=table, by_location=by_location,
                         by_period=_shares(periods.astype(str).rename("period"), assignment, table, level),
                         stability=stability, measure=m.name, language=built.language, n_comments=len(built),
-                        periods=tuple(periods.cat.categories.astype(str)), compared=compared, assignment=assignment)
+                        periods=tuple(periods.cat.categories.astype(str)), compared=compared, assignment=assignment,
+                        comments=pd.DataFrame({"location_id": built.docs["location_id"].astype(str).astype("category"),
+                                               "responded_at": built.docs["responded_at"],
+                                               "topic": assignment.astype("int16")}, index=built.docs.index))
 
 
 def _tfidf(counts: sparse.csr_matrix) -> sparse.csr_matrix:
@@ -244,18 +250,10 @@ def _share_change(on: np.ndarray, codes: np.ndarray, compared: tuple, level: flo
            "change_high": np.nan, "change_p": np.nan}
     if not compared:
         return out
-    k1, n1 = on[codes == compared[0]].sum(), (codes == compared[0]).sum()
-    k2, n2 = on[codes == compared[1]].sum(), (codes == compared[1]).sum()
-    (l1, u1), (l2, u2) = wilson_interval(k1, n1, level), wilson_interval(k2, n2, level)
-    p1, p2 = k1 / n1, k2 / n2
-    change = p2 - p1
-    low = change - np.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
-    high = change + np.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
-    pooled = (k1 + k2) / (n1 + n2)
-    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    p = 2 * stats.norm.sf(abs(change) / se) if se > 0 else 1.0
-    return {"share_previous": p1, "share_last": p2, "change": change, "change_low": float(low),
-            "change_high": float(high), "change_p": float(p)}
+    first, last = codes == compared[0], codes == compared[1]
+    d = proportion_difference(on[first].sum(), first.sum(), on[last].sum(), last.sum(), level)
+    return {"share_previous": d["share_1"], "share_last": d["share_2"], "change": d["change"],
+            "change_low": d["low"], "change_high": d["high"], "change_p": d["p"]}
 
 
 def _examples(built: Corpus, doc_weights, on: np.ndarray, t: int, ids, count: int = 2, max_chars: int = 240) -> dict:

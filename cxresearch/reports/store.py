@@ -33,7 +33,7 @@ from cxresearch.reports.results import BrandResults
 
 __all__ = ["LocationView", "Store", "build", "open_store", "read"]
 
-FORMAT = 4  # bump when the files change; a store of another format is rebuilt, never misread
+FORMAT = 5  # bump when the files change; a store of another format is rebuilt, never misread
 TABLES = ("trends", "brand_trends", "gaps", "comments", "terms", "alerts", "alert_causes", "timelines")
 TOPIC = "topic.pkl"  # the topic reports' tables and figures: one pickle, as their shapes vary (a wide coverage grid)
 
@@ -178,8 +178,8 @@ def build(dataset, results: BrandResults | None, comments: int = 10, settings: d
     responses = dataset.responses  # one fetch, for the ratings and the comments of every location
     light = dataclasses.replace(results, customers=None, retention=_plain(results.retention),
                                 survival=_plain(results.survival), revenue=_plain(results.revenue), ex=_plain(results.ex))
-    voice, voice_facts, terms = voice_tables(dataset, m, period, min_n, settings.get("seed", 0), language)
-    alert, alert_facts, per_location = alert_tables(dataset, m, settings.get("seed", 0))
+    voice, voice_facts, terms, said = voice_tables(dataset, m, period, min_n, settings.get("seed", 0), language)
+    alert, alert_facts, per_location = alert_tables(dataset, m, settings.get("seed", 0), *said)
     return Store(results=light, trends=trends, brand_trends=brand_trends, gaps=attribute_gaps(responses),
                  comments=recent_comments(responses, None, comments, score=m.name), terms=terms if terms is not None
                  else empty, **(per_location or dict.fromkeys(("alerts", "alert_causes", "timelines"), empty)),
@@ -187,12 +187,13 @@ def build(dataset, results: BrandResults | None, comments: int = 10, settings: d
                  facts=_merge_facts(_merge_facts(facts, voice_facts), alert_facts))
 
 
-def alert_tables(dataset, m, seed: int = 0):
+def alert_tables(dataset, m, seed: int = 0, comments=None, topics=None):
     """What changed (`cx.alerts`, by month), reduced once: (tables, facts, per-location tables).
 
     Tables `alert_scan` (every location's best segment, alert or not), `alert_breakdown` (each alert
-    within channels and journey stages) and `alert_business` (purchases and revenue in the alert's
-    periods); facts `alerts` (locations
+    within channels and journey stages), `alert_business` (purchases and revenue in the alert's
+    periods) and, given the comments' corpus and topics (from `voice_tables`), `alert_terms` (the words
+    used more during each alert) and `alert_topics`; facts `alerts` (locations
     scanned, those with enough answers to test, the months, the series, the settings); per location
     `alerts`, `alert_causes` and `timelines` (the monthly series of each alerted location, and the
     brand's as location_id ""). When the scan cannot run on these data the reason is kept and the
@@ -201,7 +202,7 @@ def alert_tables(dataset, m, seed: int = 0):
     from cxresearch.measures.alerts import alerts
 
     try:
-        found = alerts(dataset, measure=m, seed=seed)
+        found = alerts(dataset, measure=m, seed=seed, comments=comments, topics=topics)
     except (ValueError, KeyError) as exc:
         return {}, {"unavailable": {"alert_scan": str(exc)}}, None
     timelines = [found.timeline(None).assign(location_id="")]
@@ -211,18 +212,20 @@ def alert_tables(dataset, m, seed: int = 0):
                         **found.settings}}
     per_location = {"alerts": found.table, "alert_causes": found.causes,
                     "timelines": pd.concat(timelines, ignore_index=True)}
-    tables = {"alert_scan": found.scan, "alert_breakdown": found.breakdown, "alert_business": found.business}
+    tables = {"alert_scan": found.scan, "alert_breakdown": found.breakdown, "alert_business": found.business,
+              "alert_terms": found.terms, "alert_topics": found.topics}
     return tables, facts, per_location
 
 
 def voice_tables(dataset, m, period: str, min_n: int, seed: int = 0, language: str = "auto"):
-    """What the comments say (`cx.text`), reduced once: (tables, facts, per-location terms).
+    """What the comments say (`cx.text`), reduced once: (tables, facts, per-location terms, (corpus, topics)).
 
     Tables `voice_topics` (one row per topic), `voice_by_period`, `voice_by_location`, and the terms of
     the bottom and the top group's comments against the rest (`voice_low_terms`, `voice_high_terms`);
     facts `voice` (comments, language, share of responses with a comment, the stability table); the
-    per-location terms (`text.location_terms`). Without enough comments each table is unavailable
-    with the reason, and the terms are None."""
+    per-location terms (`text.location_terms`); the corpus and the topics, for the alerts to say what
+    the comments said during each. Without enough comments each table is unavailable with the reason,
+    and the terms and the corpus and topics are None."""
     from cxresearch.measures import text
 
     names = ("voice_topics", "voice_by_period", "voice_by_location", "voice_low_terms", "voice_high_terms")
@@ -230,7 +233,7 @@ def voice_tables(dataset, m, period: str, min_n: int, seed: int = 0, language: s
         built = text.corpus(dataset, language=None if language in (None, "auto") else language)
         result = text.topics(built, seed=seed, measure=m, period=period, min_n=min_n)
     except ValueError as exc:
-        return {}, {"unavailable": dict.fromkeys(names, str(exc))}, None
+        return {}, {"unavailable": dict.fromkeys(names, str(exc))}, None, (None, None)
     tables = {"voice_topics": result.table, "voice_by_period": result.by_period, "voice_by_location": result.by_location}
     unavailable = {}
     groups = m.group(built.docs[m.name])
@@ -246,7 +249,7 @@ def voice_tables(dataset, m, period: str, min_n: int, seed: int = 0, language: s
                        "stability": result.stability.to_dict("records"), "periods": list(result.periods),
                        "compared": list(result.compared)},
              "unavailable": unavailable}
-    return tables, facts, text.location_terms(built, min_comments=min_n)
+    return tables, facts, text.location_terms(built, min_comments=min_n), (built, result)
 
 
 def _merge_facts(facts: dict, more: dict) -> dict:
