@@ -1,15 +1,16 @@
 """Benchmark: how well cx.alerts finds planted incidents, and how fast it scans 1,000 locations.
 
     python benchmarks/alerts.py [--brands 20] [--locations 40] [--customers 100000] [--incidents 8]
-                                [--speed-locations 1000]
+                                [--speed-locations 1000] [--measure nps|csat|ces] [--drop POINTS]
 
 Recovery: each simulated brand (36 months, about 100 answers per location and quarter) has
 `--incidents` incidents planted at random locations (`SynthParams.incidents`): a drop of 15 NPS
-points for three months from a random month, caused by a random attribute. Printed: the share of
+points (with `--measure csat` or `ces`: 10 points of the top-box share) for three months from a
+random month, caused by a random attribute. Printed: the share of
 incidents found (an alert at that location whose segment overlaps it), the error of the found start
 in months, the share whose planted attribute is named first in the cause, the reported change against
 the planted 15 points (the scan picks the stretch that stood out most, so its change could be
-inflated: the winner's curse) and how often its 95% range holds -15, how often the comments' words
+inflated: the winner's curse) and how often its 95% range holds the planted fall, how often the comments' words
 name the cause (a word of the attribute's complaints among the alert's top three beyond chance), and
 the false alarms per 1,000 location-months at the locations without an incident. Targets (issue 21): >= 80% found, the
 start within one period, >= 70% with the attribute first, < 5 false alarms per 1,000 quiet
@@ -32,7 +33,8 @@ import pandas as pd
 ATTRIBUTES = ("staff", "speed", "cleanliness", "availability", "price")
 
 
-def recovery(brands: int, locations: int, customers: int, incidents: int, **options) -> pd.DataFrame:
+def recovery(brands: int, locations: int, customers: int, incidents: int, measure: str = "nps", drop: float = 15.0,
+             **options) -> pd.DataFrame:
     import cxresearch as cx
     from cxresearch.measures.alerts import alerts
 
@@ -41,11 +43,11 @@ def recovery(brands: int, locations: int, customers: int, incidents: int, **opti
         rng = np.random.default_rng(1000 + b)
         where = rng.choice(locations, size=incidents, replace=False) + 1
         months = pd.period_range("2023-03", "2025-08", freq="M")  # room for 3 months before the end
-        plant = tuple((int(w), str(months[rng.integers(len(months))]), 3, 15.0, ATTRIBUTES[rng.integers(5)])
+        plant = tuple((int(w), str(months[rng.integers(len(months))]), 3, drop, ATTRIBUTES[rng.integers(5)])
                       for w in where)
         params = dataclasses.replace(cx.synth.SynthParams(), incidents=plant)
         ds, truth = cx.synth.generate(locations, customers, start="2023-01-01", end="2025-12-31", seed=1000 + b,
-                                      survey_rate=0.2, params=params)
+                                      survey_rate=0.2, params=params, measure=measure)
         found = alerts(ds, comments=cx.text.corpus(ds), **options)
         table = found.table
         planted = {i["location_id"]: i for i in truth.incidents}
@@ -65,7 +67,7 @@ def recovery(brands: int, locations: int, customers: int, incidents: int, **opti
                     row.update(found=True, start_error=abs((a - start).n),
                                cause_first=hit["cause"].iloc[0] == incident["attribute"],
                                change=hit["change"].iloc[0],
-                               covers=hit["change_low"].iloc[0] <= -incident["nps_drop"] <= hit["change_high"].iloc[0],
+                               covers=hit["change_low"].iloc[0] <= -incident["drop"] <= hit["change_high"].iloc[0],
                                comments_during=int(said["comments_during"].max()) if len(said) else 0,
                                words_named=any(set(t.split()) & set(words[incident["attribute"]]) for t in said["term"]))
             rows.append(row)
@@ -118,6 +120,10 @@ def main() -> None:
     parser.add_argument("--speed-customers", type=int, default=1_000_000)
     parser.add_argument("--min-rating-change", type=float, default=0.1)
     parser.add_argument("--max-periods", type=int, default=6)
+    parser.add_argument("--measure", choices=("nps", "csat", "ces"), default="nps",
+                        help="the brands' measure; incidents of CSAT and CES brands are sized in top-box points")
+    parser.add_argument("--drop", type=float, default=None,
+                        help="the planted fall, in the measure's points (default 15 for NPS, 10 for a top-box share)")
     args = parser.parse_args()
     t = time.perf_counter()
     seconds = speed(args.speed_locations)
@@ -125,19 +131,21 @@ def main() -> None:
     whole, answers = end_to_end(args.speed_locations, args.speed_customers)
     print(f"cx.alerts on a synthetic brand of {args.speed_locations:,} locations x 36 months ({answers:,} responses, "
           f"reductions on DuckDB included): {whole:.1f} s (target < 30 s)")
-    frame = recovery(args.brands, args.locations, args.customers, args.incidents,
+    drop = args.drop if args.drop is not None else (15.0 if args.measure == "nps" else 10.0)
+    unit = "NPS points" if args.measure == "nps" else f"points of {args.measure.upper()} top-box share"
+    frame = recovery(args.brands, args.locations, args.customers, args.incidents, measure=args.measure, drop=drop,
                      min_rating_change=args.min_rating_change, max_periods=args.max_periods)
     planted = frame[frame["location_id"].notna()]
     quiet = frame[frame["location_id"].isna()]
     found = planted[planted["found"]]
     per_thousand = 1000 * quiet["false_alarms"].sum() / quiet["quiet_location_months"].sum()
-    print(f"\n{len(planted)} incidents (15 NPS points, 3 months) in {args.brands} brands of {args.locations} locations:")
+    print(f"\n{len(planted)} incidents ({drop:g} {unit}, 3 months) in {args.brands} brands of {args.locations} locations:")
     print(f"  found: {100 * planted['found'].mean():.0f}% ({int(planted['found'].sum())} of {len(planted)}; target >= 80%)")
     print(f"  start within one month: {100 * (found['start_error'] <= 1).mean():.0f}% of found, "
           f"median error {found['start_error'].median():.0f} months")
     print(f"  planted attribute named first: {100 * found['cause_first'].mean():.0f}% of found (target >= 70%)")
     print(f"  reported change: median {found['change'].median():+.1f} points, mean {found['change'].mean():+.1f} "
-          f"(planted -15); its 95% range holds -15 for {100 * found['covers'].mean():.0f}% of found")
+          f"(planted {-drop:+g}); its 95% range holds {-drop:+g} for {100 * found['covers'].mean():.0f}% of found")
     print(f"  comments: a word of the planted attribute's complaints among the top three, beyond chance, for "
           f"{100 * found['words_named'].mean():.0f}% of found")
     print(f"  false alarms: {per_thousand:.2f} per 1,000 quiet location-months (target < 5)")

@@ -7,6 +7,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import cxresearch as cx
@@ -15,9 +16,42 @@ from cxresearch.measures import alerts as module
 PLANTED = ((5, "2024-03", 3, 15.0, "price"), (12, "2024-09", 3, 15.0, "cleanliness"), (25, "2025-02", 3, 15.0, "speed"))
 
 
-def brand(incidents=(), seed=21):
+def brand(incidents=(), seed=21, measure="nps"):
     params = dataclasses.replace(cx.synth.SynthParams(), incidents=incidents)
-    return cx.synth.generate(40, 100_000, start="2023-01-01", end="2025-12-31", seed=seed, params=params)
+    return cx.synth.generate(40, 100_000, start="2023-01-01", end="2025-12-31", seed=seed, params=params,
+                             measure=measure)
+
+
+def _in_incidents(responses, incidents) -> np.ndarray:
+    month = pd.to_datetime(responses["responded_at"]).dt.tz_localize(None).dt.to_period("M").astype(str)
+    inside = np.zeros(len(responses), dtype=bool)
+    for i in incidents:
+        inside |= ((responses["location_id"] == i["location_id"]) & (month >= i["start"]) & (month <= i["end"])).to_numpy()
+    return inside
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("measure", ["nps", "csat"])
+def test_an_incident_changes_only_the_answers_of_its_months(measure):
+    """With and without incidents, the same seed gives the same answers outside them; inside, a CSAT
+    brand's top-2-box share falls by about the points asked (10), and its purchases do not move."""
+    sizes = ((5, "2024-03", 3, 10.0, "price"), (12, "2024-09", 3, 10.0, "cleanliness"), (25, "2025-02", 3, 10.0, "speed"))
+    quiet, _ = brand((), measure=measure)
+    loud, truth = brand(sizes, measure=measure)
+    a, b = quiet.responses, loud.responses
+    inside = _in_incidents(b, truth.incidents)
+    same = a[measure].fillna(-1).to_numpy() == b[measure].fillna(-1).to_numpy()
+    assert same[~inside].all() and not same[inside].all()
+    pd.testing.assert_frame_equal(quiet.transactions, loud.transactions)
+    assert [i["drop"] for i in truth.incidents] == [10.0] * 3 and {i["measure"] for i in truth.incidents} == {measure}
+    if measure == "csat":
+        fall = 100 * ((a[measure][inside] >= 4).mean() - (b[measure][inside] >= 4).mean())
+        assert 6 < fall < 14, fall
+
+
+def test_an_impossible_incident_is_refused():
+    with pytest.raises(ValueError, match="not possible there"):
+        brand(((5, "2024-03", 3, 150.0, "price"),), measure="csat")
 
 
 def test_the_segment_z_matches_the_worked_numbers():
@@ -52,7 +86,7 @@ def planted():
 
 @pytest.mark.slow
 def test_planted_incidents_are_found_with_their_start_and_cause(planted):
-    _, truth, found = planted
+    dataset, truth, found = planted
     table = found.table.set_index("location_id")
     for incident in truth.incidents:
         assert incident["location_id"] in table.index, (incident, found.summary())
@@ -69,7 +103,17 @@ def test_planted_incidents_are_found_with_their_start_and_cause(planted):
     for _, by in parts.groupby("dimension"):  # the decomposition adds up to the change (levels on both sides)
         assert (by["within"] + by["mix"]).sum() == pytest.approx(alert["change"], abs=2.0)
     money = found.business[found.business["location_id"] == first]
-    assert set(money["what"]) == {"transactions", "customers", "revenue"} and (money["periods_during"] == 3).all()
+    assert set(money["what"]) == {"transactions", "customers", "revenue", "came back within 180 days"}
+    assert (money["periods_during"] == 3).all()
+    back = money.set_index("what").loc["came back within 180 days"]  # against the counts, by hand
+    from cxresearch.engine.reductions import repeat_counts
+
+    counts = repeat_counts(cx.as_source(dataset), ["location_id"], "M", 180)
+    counts = counts[(counts["location_id"].astype(str) == first) & (counts["eligible"] > 0)]
+    during = counts["period"].astype(str).between("2024-03", "2024-05")
+    assert back["n_during"] == counts.loc[during, "eligible"].sum() and back["unit"] == "points"
+    assert back["during"] == pytest.approx(100 * counts.loc[during, "came_back"].sum() / back["n_during"])
+    assert back["change_low"] < 0 < back["change_high"]  # (the planted incidents do not change purchases)
     causes = found.causes[found.causes["location_id"] == first]
     assert causes.iloc[0]["attribute"] == "price" and causes.iloc[0]["change_high"] < 0
     assert "alert(s) among 40 locations" in found.summary()
@@ -94,6 +138,20 @@ def test_the_comments_during_an_incident_name_its_cause(planted):
     assert (found.terms.groupby("location_id")["comments_during"].first() >= 30).sum() >= 2  # tested at least twice
     for _, shares in found.topics.groupby("location_id"):  # (a comment with no topic's words counts in none)
         assert 0.95 <= shares["share_during"].sum() <= 1 + 1e-9 and 0.95 <= shares["share_outside"].sum() <= 1 + 1e-9
+
+
+@pytest.mark.slow
+def test_planted_incidents_in_a_csat_brand_are_found_with_their_cause():
+    """Falls of 10 points of top-2-box share for a quarter, at about 100 answers a quarter."""
+    dataset, truth = brand(tuple((n, s, k, 10.0, a) for n, s, k, _, a in PLANTED), measure="csat")
+    found = cx.alerts(dataset)
+    assert found.measure == "csat"
+    table = found.table.set_index("location_id")
+    for incident in truth.incidents:
+        assert incident["location_id"] in table.index, (incident, found.summary())
+        alert = table.loc[incident["location_id"]]
+        assert alert["cause"] == incident["attribute"] and "CSAT" in alert["why"] and "NPS" not in alert["why"]
+    assert len(set(table.index) - {i["location_id"] for i in truth.incidents}) <= 1
 
 
 @pytest.mark.slow

@@ -70,6 +70,9 @@ def reductions_agree(source, dataset, every_grouping: bool = True):
     assert_same(retention.first_purchases(source), retention.first_purchases(dataset))
     assert_same(journey.touchpoints(source, by="home_location_id"), journey.touchpoints(dataset, by="home_location_id"))
     assert_same(retention.cohort_matrix(source), retention.cohort_matrix(dataset))
+    from cxresearch.engine.reductions import repeat_counts  # (the alerts' customers who came back)
+
+    assert_same(repeat_counts(source, ["location_id"], "M", 90), repeat_counts(cx.as_source(dataset), ["location_id"], "M", 90))
 
 
 def tables_and_rejects_agree(source, dataset):

@@ -24,8 +24,8 @@ from cxresearch.engine.rules import hash64, on_duckdb, repeats
 from cxresearch.schema import METRICS, PASSIVE_MIN, PROMOTER_MIN, ROW, SCALES
 
 __all__ = ["cohort_counts", "comment_batches", "comments_of", "customer_key", "customer_outcomes", "customer_purchases",
-           "end_of_data", "ex_means", "first_purchases", "purchase_span", "rating_sums", "revenue_sums", "score_counts",
-           "touchpoints"]
+           "end_of_data", "ex_means", "first_purchases", "purchase_span", "rating_sums", "repeat_counts", "revenue_sums",
+           "score_counts", "touchpoints"]
 
 ENGINE_PERIODS = ("D", "W", "M", "Q", "Y")  # pandas periods whose Ibis truncate unit has the same name
 FIRST_PURCHASE = ("anchor_at", "anchor_location_id", "anchor_channel")
@@ -73,6 +73,31 @@ def revenue_sums(source, by, period: str | None) -> pd.DataFrame:
     out = t.group_by(keys).aggregate(revenue=revenue.sum(), revenue_sq=(revenue * revenue).sum(),
                                      transactions=t.count().cast("float64"),
                                      customers=customer_key(source, t).nunique()).to_pyarrow().to_pandas()
+    return _ordered(_typed_keys(source, out, keys, period), keys)
+
+
+def repeat_counts(source, by=("location_id",), period: str = "M", horizon_days: int = 90,
+                  min_gap_hours: float = 24.0) -> pd.DataFrame:
+    """Per group and period of the purchase: purchase occasions whose horizon ends within the data
+    (`eligible`: bought at least `horizon_days` before the last purchase) and, among them, those whose
+    customer came back for another occasion, anywhere, within `horizon_days` (`came_back`). An
+    occasion is a purchase at least `min_gap_hours` after the customer's previous one (a split
+    checkout is one), credited to the group of its first purchase. One pass of two window functions."""
+    gap, horizon = int(round(min_gap_hours * 3600)), int(horizon_days) * 86400
+    tx = source.table("transactions")
+    p = tx.select(*by, _c=customer_key(source, tx), _at=tx["occurred_at"])
+    p = p.mutate(_new=_new_occasion(p, gap))
+    starts = p.filter(p["_new"] == 1)
+    starts = starts.mutate(_next=starts["_at"].lead().over(ibis.window(group_by=starts["_c"], order_by=starts["_at"])))
+    end = pd.Timestamp(end_of_data(source))
+    last = int((end.tz_localize("UTC") if end.tzinfo is None else end).timestamp())
+    at = _whole_seconds(starts["_at"])
+    eligible = at + horizon <= last
+    back = eligible & starts["_next"].notnull() & (_whole_seconds(starts["_next"]) - at <= horizon)
+    t = _with_period(starts.mutate(_eligible=eligible, _back=back), period, "_at")
+    keys = list(by) + (["period"] if period else [])
+    out = t.group_by(keys).aggregate(eligible=_count(t["_eligible"]), came_back=_count(t["_back"]))
+    out = out.to_pyarrow().to_pandas()
     return _ordered(_typed_keys(source, out, keys, period), keys)
 
 

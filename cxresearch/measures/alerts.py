@@ -60,8 +60,10 @@ class AlertsResult:
     answers' mix moved), which add up to the alert's change over the levels with answers on both
     sides; `suppressed` where a side has fewer than SMALL_CELL (10) answers. `business`: per alert
     the transactions, customers and revenue per period during and outside, and their change in %
-    with a Welch interval over periods. `topics` (with `topics=`): per alert and comment topic, its share
-    of the location's comments during and outside, the change with its interval, z, q (across the
+    with a Welch interval over periods (unit "%"); and the share of its purchase occasions whose
+    customer came back within the horizon, during and outside, in points (unit "points").
+    `topics` (with `topics=`): per alert and comment topic, its share of the location's comments
+    during and outside, the change with its interval, z, q (across the
     alert's topics) and rank (mentioned more during the alert first). `terms` (with `comments=`): per
     alert the words and pairs its location's comments used more during it than outside, with z, the
     shares of comments using them, q (across the terms tested for that alert) and rank.
@@ -109,7 +111,8 @@ class AlertsResult:
 
 def alerts(data, measure=None, period: str = "M", min_n: int = 20, max_periods: int = 6, min_change: float = 5.0,
            min_rating_change: float = 0.1, fdr: float = 0.05, sims: int = 20, seed: int = 0,
-           level: float = 0.95, comments=None, topics=None) -> AlertsResult:
+           level: float = 0.95, comments=None, topics=None, horizon_days: int = 180,
+           min_gap_hours: float = 24.0) -> AlertsResult:
     """Alerts: the locations whose measure or attribute ratings changed, beyond chance and beyond the
     smallest change worth telling, with when, by how much and the likely cause (see the module).
 
@@ -143,6 +146,9 @@ def alerts(data, measure=None, period: str = "M", min_n: int = 20, max_periods: 
     topics : TopicsResult, optional
         The comments' topics (`cx.text.topics` of the same data): each topic's share of the location's
         comments during the alert and outside (`.topics`; in `why` when beyond chance and no word is).
+    horizon_days, min_gap_hours : int, float
+        For `.business`: a purchase occasion (purchases at least `min_gap_hours` apart) whose
+        customer came back within `horizon_days`, as the retention reports count it.
 
     Returns
     -------
@@ -177,9 +183,10 @@ def alerts(data, measure=None, period: str = "M", min_n: int = 20, max_periods: 
     scan["end_period"] = [labels[i] if i >= 0 else None for i in scan["end"]]
     table, causes = _describe(scan[scan["alert"]], list(locations), series, names, periods, m, source, level)
     settings = {"period": period, "min_n": min_n, "max_periods": max_periods, "min_change": min_change,
+                "horizon_days": horizon_days, "min_gap_hours": min_gap_hours,
                 "min_rating_change": min_rating_change, "fdr": fdr, "sims": sims, "seed": seed}
     breakdown = _breakdown(source, table, m, period, level)
-    business = _business(source, table, period, level)
+    business = _business(source, table, period, level, horizon_days, min_gap_hours)
     topic_causes = _topic_causes(table, topics, period, fdr, level)
     term_causes = _term_causes(table, comments, period)
     table["why"] = _with_comments(table, term_causes, topic_causes, fdr)
@@ -411,15 +418,21 @@ def _breakdown(source, table: pd.DataFrame, m, period: str, level: float) -> pd.
     return pd.DataFrame(rows, columns=columns)
 
 
-def _business(source, table: pd.DataFrame, period: str, level: float) -> pd.DataFrame:
+def _business(source, table: pd.DataFrame, period: str, level: float, horizon_days: int = 180,
+              min_gap_hours: float = 24.0) -> pd.DataFrame:
     """Transactions, customers and revenue per period at each alerted location, during its alert
-    and outside, with the change in % (Welch interval over periods, by the delta method)."""
-    from cxresearch.engine.reductions import revenue_sums
+    and outside, with the change in % (unit "%": a Welch interval over periods, by the delta method);
+    and the share of its purchase occasions whose customer came back within `horizon_days` (unit
+    "points": Newcombe's interval), over the occasions old enough to know (`periods_during` counts
+    the alert's periods with any)."""
+    from cxresearch.engine.reductions import repeat_counts, revenue_sums
 
-    columns = ["location_id", "what", "during", "outside", "change_pct", "change_low", "change_high", "periods_during"]
+    columns = ["location_id", "what", "unit", "during", "outside", "change", "change_low", "change_high",
+               "periods_during", "n_during", "n_outside"]
     if table.empty or not source.has("transactions"):
         return pd.DataFrame(columns=columns)
     sums = revenue_sums(source, ["location_id"], period)
+    repeats = repeat_counts(source, ["location_id"], period, horizon_days, min_gap_hours)
     crit, rows = z_value(level), []
     for alert in table.itertuples():
         mine = sums[sums["location_id"].astype(str) == alert.location_id]
@@ -433,10 +446,31 @@ def _business(source, table: pd.DataFrame, period: str, level: float) -> pd.Data
             ratio = a.mean() / b.mean()
             var_a = a.var(ddof=1) / len(a) if len(a) > 1 else b.var(ddof=1)  # one period: the usual spread
             se = ratio * np.sqrt(var_a / a.mean() ** 2 + b.var(ddof=1) / len(b) / b.mean() ** 2) if a.mean() > 0 else np.nan
-            rows.append({"location_id": alert.location_id, "what": what, "during": a.mean(), "outside": b.mean(),
-                         "change_pct": 100 * (ratio - 1), "change_low": 100 * (ratio - 1 - crit * se),
-                         "change_high": 100 * (ratio - 1 + crit * se), "periods_during": len(a)})
+            rows.append({"location_id": alert.location_id, "what": what, "unit": "%", "during": a.mean(),
+                         "outside": b.mean(), "change": 100 * (ratio - 1), "change_low": 100 * (ratio - 1 - crit * se),
+                         "change_high": 100 * (ratio - 1 + crit * se), "periods_during": len(a),
+                         "n_during": int(a.sum()) if what != "revenue" else np.nan,
+                         "n_outside": int(b.sum()) if what != "revenue" else np.nan})
+        rows.extend(_came_back(repeats, alert, horizon_days, level))
     return pd.DataFrame(rows, columns=columns)
+
+
+def _came_back(repeats: pd.DataFrame, alert, horizon_days: int, level: float) -> list[dict]:
+    """The alert's row of customers who came back within the horizon, during against outside (none
+    when fewer than SMALL_CELL occasions of the alert's periods are old enough to know)."""
+    mine = repeats[repeats["location_id"].astype(str) == alert.location_id]
+    mine = mine[mine["eligible"] > 0]
+    if mine.empty:
+        return []
+    inside = _window(mine, alert)
+    n_in, n_out = mine.loc[inside, "eligible"].sum(), mine.loc[~inside, "eligible"].sum()
+    if n_in < SMALL_CELL or n_out < SMALL_CELL:
+        return []
+    d = proportion_difference(mine.loc[~inside, "came_back"].sum(), n_out, mine.loc[inside, "came_back"].sum(), n_in, level)
+    return [{"location_id": alert.location_id, "what": f"came back within {horizon_days} days", "unit": "points",
+             "during": 100 * d["share_2"], "outside": 100 * d["share_1"], "change": 100 * d["change"],
+             "change_low": 100 * d["low"], "change_high": 100 * d["high"], "periods_during": int(inside.sum()),
+             "n_during": int(n_in), "n_outside": int(n_out)}]
 
 
 TOPIC_COLUMNS = ["location_id", "topic", "label", "comments_during", "comments_outside", "total_during",

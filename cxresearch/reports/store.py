@@ -179,7 +179,9 @@ def build(dataset, results: BrandResults | None, comments: int = 10, settings: d
     light = dataclasses.replace(results, customers=None, retention=_plain(results.retention),
                                 survival=_plain(results.survival), revenue=_plain(results.revenue), ex=_plain(results.ex))
     voice, voice_facts, terms, said = voice_tables(dataset, m, period, min_n, settings.get("seed", 0), language)
-    alert, alert_facts, per_location = alert_tables(dataset, m, settings.get("seed", 0), *said)
+    alert, alert_facts, per_location = alert_tables(dataset, m, settings.get("seed", 0), *said,
+                                                    horizon_days=settings.get("horizon_days", 180),
+                                                    min_gap_hours=settings.get("min_gap_hours", 24.0))
     return Store(results=light, trends=trends, brand_trends=brand_trends, gaps=attribute_gaps(responses),
                  comments=recent_comments(responses, None, comments, score=m.name), terms=terms if terms is not None
                  else empty, **(per_location or dict.fromkeys(("alerts", "alert_causes", "timelines"), empty)),
@@ -187,12 +189,14 @@ def build(dataset, results: BrandResults | None, comments: int = 10, settings: d
                  facts=_merge_facts(_merge_facts(facts, voice_facts), alert_facts))
 
 
-def alert_tables(dataset, m, seed: int = 0, comments=None, topics=None):
+def alert_tables(dataset, m, seed: int = 0, comments=None, topics=None, horizon_days: int = 180,
+                 min_gap_hours: float = 24.0):
     """What changed (`cx.alerts`, by month), reduced once: (tables, facts, per-location tables).
 
     Tables `alert_scan` (every location's best segment, alert or not), `alert_breakdown` (each alert
-    within channels and journey stages), `alert_business` (purchases and revenue in the alert's
-    periods) and, given the comments' corpus and topics (from `voice_tables`), `alert_terms` (the words
+    within channels and journey stages), `alert_business` (purchases, revenue and customers
+    who came back, in the alert's periods) and, given the comments' corpus and topics (from
+    `voice_tables`), `alert_terms` (the words
     used more during each alert) and `alert_topics`; facts `alerts` (locations
     scanned, those with enough answers to test, the months, the series, the settings); per location
     `alerts`, `alert_causes` and `timelines` (the monthly series of each alerted location, and the
@@ -202,7 +206,8 @@ def alert_tables(dataset, m, seed: int = 0, comments=None, topics=None):
     from cxresearch.measures.alerts import alerts
 
     try:
-        found = alerts(dataset, measure=m, seed=seed, comments=comments, topics=topics)
+        found = alerts(dataset, measure=m, seed=seed, comments=comments, topics=topics, horizon_days=horizon_days,
+                       min_gap_hours=min_gap_hours)
     except (ValueError, KeyError) as exc:
         return {}, {"unavailable": {"alert_scan": str(exc)}}, None
     timelines = [found.timeline(None).assign(location_id="")]

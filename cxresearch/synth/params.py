@@ -100,8 +100,9 @@ class SynthParams:
     comment_topic_share: float = 0.15  # share of locations with a planted comment topic (truth.comment_topics)
     comment_topic_rate: float = 0.5  # share of their unhappy customers' comments on it
     response_delay_hours: float = 4.0
-    # planted incidents (truth.incidents): (location number, first month "YYYY-MM", months, NPS points
-    # lost, attribute that causes it), e.g. ((7, "2025-04", 3, 15.0, "speed"),); NPS brands only
+    # planted incidents (truth.incidents): (location number, first month "YYYY-MM", months, points of
+    # the brand's measure lost (NPS points, or points of the top-box share for CSAT and CES), attribute
+    # that causes it), e.g. ((7, "2025-04", 3, 15.0, "speed"),)
     incidents: tuple = ()
 
     @classmethod
@@ -182,9 +183,9 @@ class Truth:
     best and worst attribute only.
     incidents: the planted incidents (`SynthParams.incidents`), each a dict of location_id, start and
     end (months, "YYYY-MM"), months, attribute, shift (how far the latent answer and, divided by the
-    attribute's weight, the attribute's perception fall) and nps_drop (the NPS points it costs the
-    location's responses, as asked). An incident changes what customers answer and write during those
-    months, not what they buy.
+    attribute's weight, the attribute's perception fall), drop (the points of the brand's measure it
+    costs the location's responses in expectation, as asked) and measure. An incident changes what
+    customers answer and write during those months, not what they buy.
     parameters: every argument of the run; `regenerate()` rebuilds the brand from them.
     """
 

@@ -438,14 +438,14 @@ def planted_comment_topics(n_locations: int, p: SynthParams, rng: np.random.Gene
 
 def incident_shifts(incidents, exp: _Experience, cal: _Calendar) -> list[dict]:
     """Each planted incident (`SynthParams.incidents`) with the latent shift that costs its location's
-    responses `nps_drop` NPS points in expectation (the latent answer is normal, so the NPS of a mean
-    is 100 (P(z >= 8.5) - P(z < 6.5)); solved at the location's mean over the incident's quarters)."""
+    responses `drop` points of the brand's measure in expectation: NPS points for an NPS brand (the
+    latent answer is normal, so the NPS of a mean is 100 (P(z >= 8.5) - P(z < 6.5))), points of the
+    top-box share for a CSAT or CES brand (its latent answer Y = a + b Z + ... falls by b times the
+    shift); solved at the location's mean over the incident's quarters."""
     from scipy import optimize
 
     out = []
     for number, start, months, drop, attribute in incidents:
-        if exp.measure != "nps":
-            raise ValueError("planted incidents are for NPS brands (their size is in NPS points)")
         if attribute not in ATTRIBUTES:
             raise ValueError(f"incident attribute must be one of {', '.join(ATTRIBUTES)}, not {attribute!r}")
         location = int(number) - 1
@@ -455,12 +455,25 @@ def incident_shifts(incidents, exp: _Experience, cal: _Calendar) -> list[dict]:
         last = first + int(months) - 1
         days = [(pd.Timestamp(m.start_time, tz="UTC") - cal.origin) / pd.Timedelta(days=1) for m in (first, last + 1)]
         quarters = np.unique(cal.quarter_of(np.array([days[0], days[1] - 1e-6])))
-        mu = float(exp.mean[location, quarters].mean())
-        shift = optimize.brentq(lambda d, mu=mu, drop=float(drop): _nps_of(mu, exp.sd) - _nps_of(mu - d, exp.sd) - drop,
-                                0.0, 10.0)
+        value = _value_after(exp, location, quarters)
+        if not 0 < float(drop) < value(0.0) - value(10.0):
+            raise ValueError(f"incident at location {number}: a drop of {drop} points is not possible there "
+                             f"(its {exp.measure.upper()} is {value(0.0):.0f})")
+        shift = optimize.brentq(lambda d, drop=float(drop), value=value: value(0.0) - value(d) - drop, 0.0, 10.0)
         out.append({"location": location, "from_day": days[0], "to_day": days[1], "start": str(first), "end": str(last),
-                    "months": int(months), "attribute": attribute, "shift": shift, "nps_drop": float(drop)})
+                    "months": int(months), "attribute": attribute, "shift": shift, "drop": float(drop),
+                    "measure": exp.measure})
     return out
+
+
+def _value_after(exp: _Experience, location: int, quarters: np.ndarray):
+    """The location's expected measure (in its points) over `quarters` when the latent experience
+    falls by d: a function of d."""
+    if exp.measure == "nps":
+        mu = float(exp.mean[location, quarters].mean())
+        return lambda d: _nps_of(mu - d, exp.sd)
+    y_mean, b = float(exp.y_mean[location, quarters].mean()), exp.answer[1]
+    return lambda d: float(_measure_value(_answer_probs(np.array(y_mean - b * d), exp.y_sd, exp.measure), exp.measure))
 
 
 def _nps_of(mean: float, sd: float) -> float:
@@ -468,6 +481,35 @@ def _nps_of(mean: float, sd: float) -> float:
     from scipy import stats
 
     return 100 * (stats.norm.sf((PROMOTER_CUT - mean) / sd) - stats.norm.cdf((DETRACTOR_CUT - mean) / sd))
+
+
+def _answer_after(answer: np.ndarray, z: np.ndarray, speed, down: np.ndarray, exp: _Experience,
+                  rng: np.random.Generator) -> np.ndarray:
+    """A CSAT or CES answer when the experience behind it falls by `down` (0 outside incidents): its
+    latent Y = a + b z + c u_speed + noise is drawn from its law given the answer given (the noise
+    truncated to the answer's rounding interval), lowered by b * down, and rounded again; so outside
+    incidents every answer stays as it was, and inside the share falls as `incident_shifts` solved."""
+    from scipy.special import ndtri
+
+    hit = down > 0
+    if not hit.any():
+        return answer
+    a, b, c, noise = exp.answer
+    low, high = get_measure(exp.measure).scale
+    centre = a + b * z[hit] + (c * speed[hit] if c and speed is not None else 0.0)
+    given = answer[hit]
+    below = np.where(given <= low, -np.inf, given - 0.5)
+    above = np.where(given >= high, np.inf, given + 0.5)
+    if noise > 0:
+        lo, hi = ndtr((below - centre) / noise), ndtr((above - centre) / noise)
+        u = lo + (hi - lo) * rng.random(len(given))
+        latent = centre + noise * ndtri(np.clip(u, 1e-12, 1 - 1e-12))
+        latent = np.clip(latent, below, above)  # (rounding at the tails)
+    else:
+        latent = centre
+    out = answer.copy()
+    out[hit] = np.clip(np.rint(latent - b * down[hit]), low, high)
+    return out
 
 
 def _incident_offsets(time: np.ndarray, location: np.ndarray, shifts: list[dict], exp: _Experience):
@@ -510,9 +552,12 @@ def _survey(buys: dict, channel: np.ndarray, exp: _Experience, p: SynthParams, s
                   for i, (name, values) in enumerate((("nps", nps), ("csat", csat), ("ces", ces)))}
     else:
         answer = buys["answer"][idx]
-        group = _answer_group(answer, exp.measure)
+        down, offsets = _incident_offsets(buys["time"][idx], l, list(shifts), exp)
         speed = buys["speed"][idx] if exp.answer[2] else None
-        latent, ratings = _attributes_given_total(z - exp.mean[l, k], exp.alpha[l, k], exp, rng, speed)
+        if shifts:  # (its own stream, spawned: without incidents every draw is as before)
+            answer = _answer_after(answer, z, speed, down, exp, words[1].spawn(1)[0])
+        group = _answer_group(answer, exp.measure)
+        latent, ratings = _attributes_given_total(z - exp.mean[l, k], usual + offsets, exp, rng, speed)
         scores = {name: answer if name == exp.measure else np.full(n, np.nan) for name in schema.METRICS}
     battery = rng.random(n) < p.attribute_rate
     asked = battery[:, None] & (rng.random((n, len(ATTRIBUTES))) >= p.attribute_skip)
