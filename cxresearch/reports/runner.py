@@ -39,7 +39,7 @@ from pathlib import Path
 import yaml
 
 from cxresearch import __version__
-from cxresearch.reports import guard, publish, store
+from cxresearch.reports import guard, kernels, publish, store
 
 __all__ = ["ConfigError", "Job", "OverTime", "RunResult", "declared_parameters", "execute", "load_config", "plan", "render_html",
            "run", "validate_parameters"]
@@ -97,10 +97,12 @@ def load_config(path) -> dict:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     unknown = set(config) - {"data", "mapping", "out", "parameters", "notebooks", "workers", "keep", "timeout",
-                             "timeout_per_notebook"}
+                             "timeout_per_notebook", "kernels_ahead"}
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}; expected data, mapping, out, "
-                          "parameters, notebooks, workers, keep, timeout, timeout_per_notebook")
+                          "parameters, notebooks, workers, keep, timeout, timeout_per_notebook, kernels_ahead")
+    if not isinstance(config.get("kernels_ahead", True), bool):
+        raise ConfigError(f"{path}: kernels_ahead must be true or false; got {config['kernels_ahead']!r}")
     for name in ("timeout", "timeout_per_notebook"):
         limit = config.get(name)
         if limit is not None and (not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit <= 0):
@@ -213,13 +215,16 @@ def validate_parameters(jobs: list[Job], defaults: dict | None = None, notebooks
 
 # --- execution ---------------------------------------------------------------------------------------
 
-def execute(job: Job, folder: str, time_limit: float | None = None) -> Job:
+def execute(job: Job, folder: str, time_limit: float | None = None, warm: bool = False) -> Job:
     """Run one notebook with papermill and render its HTML; never raises (the job records the failure).
 
     The executed notebook goes to `<folder>/analyst/notebooks/`, its page to `<folder>/html/`. Past
     `time_limit` seconds the worker interrupts papermill (a signal to itself, which raises in its
     main thread), kills its own kernel, and fails the job saying why; papermill keeps what the
-    notebook ran so far. The kernel describes the charts it shows (`publish.kernel_arguments`)."""
+    notebook ran so far. The kernel describes the charts it shows (`publish.kernel_arguments`).
+    With `warm` (a worker of a run with more reports than workers) the report runs in the kernel
+    this process started during its previous report, and starts the next one (`kernels.WarmKernel`:
+    one kernel per report, never reused)."""
     import papermill as pm
 
     started = time.perf_counter()
@@ -234,11 +239,15 @@ def execute(job: Job, folder: str, time_limit: float | None = None) -> Job:
         timer = threading.Timer(time_limit, expire)
         timer.daemon = True
         timer.start()
+    cwd, arguments = str(Path(job.notebook).parent), publish.kernel_arguments()
+    km = _ahead().take(cwd, arguments) if warm else None
+    if warm:
+        _ahead().prepare(cwd, arguments)  # the next report's kernel boots while this one runs
     try:
-        pm.execute_notebook(job.notebook, str(output), parameters=job.parameters, cwd=str(Path(job.notebook).parent),
+        pm.execute_notebook(job.notebook, str(output), parameters=job.parameters, cwd=cwd,
                             progress_bar=False, log_output=False, kernel_name="python3",
                             kernel_manager_class=guard.PrivateKernelManager, shutdown_kernel="immediate",
-                            extra_arguments=publish.kernel_arguments())
+                            extra_arguments=arguments, **({"km": km} if km is not None else {}))
         job.status = "ok"
     except pm.PapermillExecutionError as exc:
         job.status, job.error = "failed", f"{exc.ename}: {exc.evalue}"
@@ -248,6 +257,8 @@ def execute(job: Job, folder: str, time_limit: float | None = None) -> Job:
         if timer is not None:
             timer.cancel()
             signal.signal(signal.SIGUSR1, previous)
+        if km is not None:
+            kernels.shutdown(km)  # (papermill shuts down only the kernels it started)
     if expired.is_set():
         guard.kill_kernels(os.environ.get("JUPYTER_RUNTIME_DIR", "/nonexistent") + f"/kernel-{os.getpid()}-")
         job.status, job.error = "failed", f"stopped after its time limit of {time_limit:g} s (timeout_per_notebook)"
@@ -261,6 +272,16 @@ def execute(job: Job, folder: str, time_limit: float | None = None) -> Job:
             job.status, job.error = "failed", job.error or f"its page could not be rendered ({type(exc).__name__}: {exc})"
     job.duration_s = round(time.perf_counter() - started, 2)
     return job
+
+
+_AHEAD = None  # this worker's kernel started ahead (`kernels.WarmKernel`), made on first use
+
+
+def _ahead():
+    global _AHEAD
+    if _AHEAD is None:
+        _AHEAD = kernels.WarmKernel(guard.PrivateKernelManager)
+    return _AHEAD
 
 
 class OverTime(Exception):
@@ -380,7 +401,8 @@ def _run_locked(config, base, data, out, run_id, staging, workers, only, locatio
     places, label = _places(results, dataset)
     if reused:
         _copy_reused(out / retry_failed, staging, reused)
-    finished = _execute_all(pending, staging, workers or int(config.get("workers", 2)), progress, deadline, limits)
+    finished = _execute_all(pending, staging, workers or int(config.get("workers", 2)), progress, deadline, limits,
+                            ahead=config.get("kernels_ahead", True))
     jobs = sorted(reused + finished, key=lambda j: (j.group != "topic", j.name))
     for job in jobs:
         if "cache_dir" in job.parameters:
@@ -433,10 +455,11 @@ def _fill_run_parameters(job: Job, defaults: dict, data: str, mapping, cache: Pa
 
 
 def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool, deadline=None,
-                 limits=(None, None)) -> list[Job]:
+                 limits=(None, None), ahead: bool = True) -> list[Job]:
     """Run the jobs on a pool of worker processes, each in its own process group (a terminal's
     Ctrl-C reaches the run, which then stops the workers) with the run's private runtime folder.
-    At the run's `deadline` (monotonic seconds) the notebooks not finished are stopped and failed."""
+    At the run's `deadline` (monotonic seconds) the notebooks not finished are stopped and failed.
+    With `ahead`, each worker starts its next report's kernel while the current one runs."""
     from tqdm.auto import tqdm
 
     done = []
@@ -445,7 +468,8 @@ def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool, d
         pool = ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_setup,
                                    initargs=(str(staging / KERNELS_LOG), runtime))
         try:
-            futures = {pool.submit(execute, job, str(staging), limits[1]): job for job in jobs}
+            warm = ahead and len(jobs) > max(1, workers)  # (a worker with one report has no next one to start ahead)
+            futures = {pool.submit(execute, job, str(staging), limits[1], warm): job for job in jobs}
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             completed = set()
             try:
@@ -467,6 +491,7 @@ def _execute_all(jobs: list[Job], staging: Path, workers: int, progress: bool, d
         finally:
             bar.close()
             pool.shutdown(wait=True, cancel_futures=True)
+            guard.kill_kernels(runtime)  # the kernels the workers started ahead for reports that never came
     return done
 
 
