@@ -75,6 +75,49 @@ def test_a_kernel_started_for_another_folder_is_shut_down_not_used(runtime, tmp_
     assert not run_sync(km.is_alive)()
 
 
+def test_the_prompt_handshake_misses_no_output_and_waits_for_no_silence(runtime, tmp_path):
+    """A fresh client on a live kernel, twenty times: each sees what its first request prints (its
+    output channel was connected when it was called ready), and is ready far sooner than the 0.2 s
+    of silence jupyter_client's own `wait_for_ready` listens for."""
+    ahead = kernels.WarmKernel(guard.PrivateKernelManager)
+    ahead.prepare(str(tmp_path), [])
+    km = ahead.take(str(tmp_path), [])
+    waits = []
+    try:
+        for attempt in range(20):
+            kc = km.client()
+            assert isinstance(kc, kernels.PromptClient)
+            kc.start_channels(hb=False)  # (a heartbeat thread stopped this soon after its start can race its socket)
+            try:
+                started = time.perf_counter()
+                run_sync(kc.wait_for_ready)(timeout=60)
+                waits.append(time.perf_counter() - started)
+                printed = []
+                run_sync(kc.execute_interactive)(f"print({attempt})", timeout=60, output_hook=printed.append)
+            finally:
+                kc.stop_channels()
+            assert [m["content"]["text"] for m in printed if m["msg_type"] == "stream"] == [f"{attempt}\n"]
+    finally:
+        kernels.shutdown(km)
+    assert sorted(waits)[10] < 0.2  # (the median: no silence is waited for; a slow attempt asks again)
+
+
+def test_a_retired_kernel_dies_at_once_and_is_reaped_at_the_next_prepare(runtime, tmp_path):
+    ahead = kernels.WarmKernel(guard.PrivateKernelManager)
+    ahead.prepare(str(tmp_path), [])
+    km = ahead.take(str(tmp_path), [])
+    pid, connection = km.provisioner.process.pid, Path(km.connection_file)
+    ahead.retire(km)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"  # killed, not yet reaped
+    assert connection.exists()
+    ahead.prepare(str(tmp_path), [])  # the next report's kernel
+    assert not Path(f"/proc/{pid}").exists() and not connection.exists()
+    ahead.close()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="counts left-over processes in /proc (Linux)")
 def test_a_run_with_kernels_started_ahead_gives_the_cold_notebooks_and_leaves_no_kernel(tmp_path, monkeypatch):

@@ -24,6 +24,7 @@ every matplotlib figure they display by its titles (`describe_charts`, run at ke
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import math
@@ -109,14 +110,10 @@ def render_page(notebook, target, subtitle: bool = False, index: str = "../index
     """
     import nbformat
     from bs4 import BeautifulSoup
-    from nbconvert import HTMLExporter
 
     notebook, target = Path(notebook), Path(target)
-    exporter = HTMLExporter(template_name=TEMPLATE, extra_template_basedirs=[str(TEMPLATES)], exclude_input=True,
-                            exclude_input_prompt=True, exclude_output_prompt=True, exclude_anchor_links=True)
-    exporter.log.setLevel(logging.ERROR)  # (it warns about every image without alt text; `_describe_images` gives one)
     fallback = _pretty(notebook.stem)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4),
+    body, _ = _exporter().from_notebook_node(nbformat.read(notebook, as_version=4),
                                           resources={"cx": {"title": fallback, "index": index, "stylesheet": STYLESHEET}})
     soup = BeautifulSoup(body, "html.parser")
     main = soup.find("main")
@@ -134,6 +131,18 @@ def render_page(notebook, target, subtitle: bool = False, index: str = "../index
         write_stylesheet(target.parent)
     target.write_text(str(soup), encoding="utf-8")
     return Page(target, title)
+
+
+@functools.cache
+def _exporter():
+    """The page exporter, made once per process: making one compiles its templates, which took as
+    long as rendering a deep dive's page (nbconvert's exporters convert any number of notebooks)."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name=TEMPLATE, extra_template_basedirs=[str(TEMPLATES)], exclude_input=True,
+                            exclude_input_prompt=True, exclude_output_prompt=True, exclude_anchor_links=True)
+    exporter.log.setLevel(logging.ERROR)  # (it warns about every image without alt text; `_describe_images` gives one)
+    return exporter
 
 
 LOCATION_LINK = re.compile(r'<a class="cx-location" href="#location-([^"]*)">(.*?)</a>', re.S)

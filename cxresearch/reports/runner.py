@@ -39,7 +39,7 @@ from pathlib import Path
 import yaml
 
 from cxresearch import __version__
-from cxresearch.reports import guard, kernels, publish, store
+from cxresearch.reports import execution, guard, kernels, publish, store
 
 __all__ = ["ConfigError", "Job", "OverTime", "RunResult", "declared_parameters", "execute", "load_config", "plan", "render_html",
            "run", "validate_parameters"]
@@ -247,6 +247,7 @@ def execute(job: Job, folder: str, time_limit: float | None = None, warm: bool =
         pm.execute_notebook(job.notebook, str(output), parameters=job.parameters, cwd=cwd,
                             progress_bar=False, log_output=False, kernel_name="python3",
                             kernel_manager_class=guard.PrivateKernelManager, shutdown_kernel="immediate",
+                            engine_name=execution.register(),
                             extra_arguments=arguments, **({"km": km} if km is not None else {}))
         job.status = "ok"
     except pm.PapermillExecutionError as exc:
@@ -258,7 +259,7 @@ def execute(job: Job, folder: str, time_limit: float | None = None, warm: bool =
             timer.cancel()
             signal.signal(signal.SIGUSR1, previous)
         if km is not None:
-            kernels.shutdown(km)  # (papermill shuts down only the kernels it started)
+            _ahead().retire(km)  # killed now, reaped at the next report (papermill stops only kernels it started)
     if expired.is_set():
         guard.kill_kernels(os.environ.get("JUPYTER_RUNTIME_DIR", "/nonexistent") + f"/kernel-{os.getpid()}-")
         job.status, job.error = "failed", f"stopped after its time limit of {time_limit:g} s (timeout_per_notebook)"
