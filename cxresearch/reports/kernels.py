@@ -57,29 +57,29 @@ class PromptClient(AsyncKernelClient):
         deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
         while time.monotonic() < deadline:
             asked = self.kernel_info()
-            reply = await self._reply_to(asked, self.shell_channel, timeout=1.0)
-            if reply is not None and await self._reply_to(asked, self.iopub_channel, self.IOPUB_WAIT, idle=True):
+            reply = await _answer(self.shell_channel, asked, 1.0)
+            if reply is not None and await _answer(self.iopub_channel, asked, self.IOPUB_WAIT, idle=True):
                 self._handle_kernel_info_reply(reply)
                 return
             if not await self._async_is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
         raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
-    @staticmethod
-    async def _reply_to(asked: str, channel, timeout: float, idle: bool = False):
-        """The first message on `channel` answering request `asked` (with `idle`: its "idle" status)
-        within `timeout` seconds, reading past any other; None if none came."""
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                message = await channel.get_msg(timeout=left)
-            except Empty:
-                return None
-            if message["parent_header"].get("msg_id") != asked:
-                continue
-            if not idle or (message["msg_type"] == "status" and message["content"].get("execution_state") == "idle"):
-                return message
-        return None
+
+async def _answer(channel, asked: str, timeout: float, idle: bool = False):
+    """The first message on `channel` answering request `asked` (with `idle`: its "idle" status)
+    within `timeout` seconds, reading past any other; None if none came."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            message = await channel.get_msg(timeout=left)
+        except Empty:
+            return None
+        if message["parent_header"].get("msg_id") != asked:
+            continue
+        if not idle or (message["msg_type"] == "status" and message["content"].get("execution_state") == "idle"):
+            return message
+    return None
 
 
 class _ClosesItsClients:
@@ -163,17 +163,11 @@ class WarmKernel:
 
 def _warmed(kc, asked: str, timeout: float) -> bool:
     """Whether the kernel answered the warm-up request `asked` without an error within `timeout`."""
-    import time
-
-    deadline = time.monotonic() + timeout
     try:
-        while (left := deadline - time.monotonic()) > 0:
-            reply = run_sync(kc.get_shell_msg)(timeout=left)
-            if reply["parent_header"].get("msg_id") == asked:
-                return reply["content"].get("status") == "ok"
-    except Exception:  # noqa: BLE001 - no answer in time (queue.Empty) or a broken channel
+        reply = run_sync(_answer)(kc.shell_channel, asked, timeout)
+    except Exception:  # noqa: BLE001 - a broken channel
         return False
-    return False
+    return reply is not None and reply["content"].get("status") == "ok"
 
 
 def _alive(km) -> bool:
